@@ -1,0 +1,38 @@
+"""Name the device a number was measured on: GPU model, or CPU model and thread count."""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import torch
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    """``auto`` -> CUDA when present, else CPU; anything else is passed to torch.device."""
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name from /proc/cpuinfo (Linux), else platform.processor()."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def describe(device: torch.device | str) -> str:
+    """One line such as 'NVIDIA H100 80GB HBM3 (CUDA 13.0)' or 'CPU: Intel Xeon ... (2 threads)'."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
+    return f"CPU: {cpu_model()} ({torch.get_num_threads()} threads)"
+
+
+def environment(device: torch.device | str) -> dict[str, str]:
+    """Device line plus the software versions that produced a number."""
+    return {"device": describe(device), "torch": torch.__version__, "python": platform.python_version()}

@@ -1,0 +1,46 @@
+"""The trained models of the paper's tables: architecture, initialisation, data, display name.
+
+dvc.yaml's ``train`` and ``evaluate`` families iterate over these names; the stage scripts look
+the rest up here, so one table holds what each experiment is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One training run: ``arch`` from the model registry, started from ``init``."""
+
+    name: str
+    label: str            # as printed in the paper's tables
+    arch: str             # key of segcore.models.registry.MODELS
+    init: str             # "backbone" or the experiment whose trained weights seed this one
+    stage: int            # 0, 1, 2: the learning rate is divided by 1/stage_lr_factor per stage
+    train_split: str
+    val_split: str
+    test_split: str | None = None
+    only: tuple[str, ...] = ()  # layers to train; () = all
+
+
+EXPERIMENTS: dict[str, Experiment] = {
+    e.name: e
+    for e in (
+        # Table 2: trained on SBD train, validated on seg11valid.
+        Experiment("fcn32s-fixed", "FCN-32s-fixed", "fcn32s", "backbone", 0, "sbd_train", "seg11valid",
+                   only=("score_fr",)),
+        Experiment("fcn32s", "FCN-32s", "fcn32s", "backbone", 0, "sbd_train", "seg11valid"),
+        Experiment("fcn16s", "FCN-16s", "fcn16s", "fcn32s", 1, "sbd_train", "seg11valid"),
+        Experiment("fcn8s", "FCN-8s", "fcn8s", "fcn16s", 2, "sbd_train", "seg11valid",
+                   test_split="voc2012_test"),
+    )
+}
+
+
+def get_experiment(name: str) -> Experiment:
+    """The experiment called ``name``; the error lists the known ones."""
+    try:
+        return EXPERIMENTS[name]
+    except KeyError:
+        raise ValueError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}") from None

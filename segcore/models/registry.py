@@ -1,0 +1,95 @@
+"""Model registry: names used in params.yaml -> keyword-only builders, plus training helpers.
+
+FCN-32s-fixed (paper Table 2: only score_fr trained) is `fcn32s` trained after
+`freeze_all_but(model, ("score_fr",))`, not a separate architecture.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Callable
+
+from torch import nn
+
+from segcore.models.fcn import FCN
+
+
+def fcn32s(
+    *, n_classes: int, width: float = 1.0, learn_upsampling: bool = False, in_channels: int = 3
+) -> FCN:
+    """FCN-32s: score_fr upsampled 32x (fixed bilinear)."""
+    return FCN(n_classes, "32s", width, learn_upsampling, in_channels)
+
+
+def fcn16s(
+    *, n_classes: int, width: float = 1.0, learn_upsampling: bool = False, in_channels: int = 3
+) -> FCN:
+    """FCN-16s: 2x score_fr + score_pool4, then 16x."""
+    return FCN(n_classes, "16s", width, learn_upsampling, in_channels)
+
+
+def fcn8s(
+    *, n_classes: int, width: float = 1.0, learn_upsampling: bool = False, in_channels: int = 3
+) -> FCN:
+    """FCN-8s: FCN-16s fuse + score_pool3, then 8x."""
+    return FCN(n_classes, "8s", width, learn_upsampling, in_channels)
+
+
+def fcn8s_atonce(
+    *, n_classes: int, width: float = 1.0, learn_upsampling: bool = False, in_channels: int = 3
+) -> FCN:
+    """FCN-8s trained in one stage: pool4 x 0.01 and pool3 x 0.0001 before their score layers."""
+    return FCN(n_classes, "8s-atonce", width, learn_upsampling, in_channels)
+
+
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "fcn32s": fcn32s,
+    "fcn16s": fcn16s,
+    "fcn8s": fcn8s,
+    "fcn8s-atonce": fcn8s_atonce,
+}
+
+# Staged training: each model starts from its trained parent (weights copied by name).
+PARENT: dict[str, str] = {"fcn16s": "fcn32s", "fcn8s": "fcn16s"}
+
+
+def build_model(name: str, **kwargs: object) -> nn.Module:
+    """Build registered model `name`; unknown names or keyword arguments raise ValueError."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; allowed: {', '.join(sorted(MODELS))}")
+    builder = MODELS[name]
+    allowed = inspect.signature(builder).parameters
+    unknown = sorted(set(kwargs) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"unknown argument(s) {unknown} for model {name!r}; allowed: {', '.join(allowed)}"
+        )
+    return builder(**kwargs)
+
+
+def freeze_all_but(model: nn.Module, names: tuple[str, ...]) -> list[str]:
+    """Freeze every parameter outside the modules `names`; return the names still trainable.
+
+    Parameters inside `names` keep their flag (a fixed bilinear upsampling stays fixed).
+    A name that is not a submodule of `model` raises ValueError.
+    """
+    modules = dict(model.named_modules())
+    missing = [n for n in names if n not in modules or n == ""]
+    if missing:
+        raise ValueError(f"freeze_all_but: no module named {missing} in {type(model).__name__}")
+    trainable: list[str] = []
+    for key, param in model.named_parameters():
+        keep = any(key.startswith(n + ".") for n in names)
+        if not keep:
+            param.requires_grad_(False)
+        elif param.requires_grad:
+            trainable.append(key)
+    return trainable
+
+
+def parameter_count(model: nn.Module, trainable_only: bool = True) -> int:
+    """Number of parameters; by default only learnable ones (fixed bilinear upsampling excluded).
+
+    Full FCN-32s with 21 classes: 134,346,581 learnable (the paper's 134M), 136,152,917 in all.
+    """
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

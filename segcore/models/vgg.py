@@ -1,0 +1,167 @@
+"""VGG16 ImageNet classifier with the paper's layer names (conv1_1 ... conv5_3, fc6, fc7, fc8).
+
+This is the network that FCN "convolutionalises" (see `segcore.surgery`). It mirrors torchvision's
+`vgg16` layer for layer, so torchvision's ImageNet weights load through `load_torchvision_vgg16`,
+but it names its layers like the paper's Caffe code so surgery can copy weights by name.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Mapping, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# (block index, number of 3x3 convs in the block); a 2x2 max pool follows every block.
+VGG16_BLOCKS: tuple[tuple[int, int], ...] = ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3))
+_BASE_BLOCK_CHANNELS = (64, 128, 256, 512, 512)
+_BASE_FC = 4096
+# fc6 sees a 7x7 map: the 224 px ImageNet input after five /2 pools.
+FC6_KERNEL = 7
+
+
+class VGGPlan(NamedTuple):
+    """Channel plan of a (possibly slimmed) VGG16."""
+
+    convs: tuple[int, ...]  # output channels of conv1_1 ... conv5_3 (13 entries)
+    fc: int  # width of fc6 / fc7
+
+
+def vgg16_channels(width: float) -> VGGPlan:
+    """Channel plan of VGG16 scaled by `width` in (0, 1]; every width is rounded and at least 1.
+
+    width=1.0 gives 64,64 | 128,128 | 256x3 | 512x3 | 512x3 and fc 4096. Slim nets (width 1/16)
+    keep every spatial size of the full net, which is what fast tests need.
+    """
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width <= 1:
+        raise ValueError(f"width must be a number in (0, 1], got {width!r}")
+
+    def scale(c: int) -> int:
+        return max(1, int(round(c * width)))
+
+    convs = tuple(
+        scale(c) for (_, n), c in zip(VGG16_BLOCKS, _BASE_BLOCK_CHANNELS) for _ in range(n)
+    )
+    return VGGPlan(convs=convs, fc=scale(_BASE_FC))
+
+
+def vgg16_conv_names() -> Iterator[tuple[int, str]]:
+    """Yield (block, name) for conv1_1 ... conv5_3 in forward order."""
+    for block, n in VGG16_BLOCKS:
+        for i in range(1, n + 1):
+            yield block, f"conv{block}_{i}"
+
+
+def init_vgg_weights(module: nn.Module) -> None:
+    """torchvision's VGG init: He-normal convs (fan_out), N(0, 0.01) linears, zero biases.
+
+    PyTorch's default init shrinks activations layer by layer; 15 layers deep the signal is
+    almost gone, so an untrained net would predict its biases everywhere.
+    """
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+        else:
+            continue
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+
+
+class VGG16Classifier(nn.Module):
+    """VGG16 classifier: 13 convs (pad 1), 5 max pools (floor), adaptive 7x7 avg pool, fc6-fc8.
+
+    Input (N, 3, H, W) with H, W >= 32; output logits (N, n_classes). The adaptive pool (as in
+    torchvision) is the identity at 224x224, which is where convolutionalisation is exact.
+    """
+
+    def __init__(self, n_classes: int = 1000, width: float = 1.0, dropout: float = 0.5) -> None:
+        super().__init__()
+        if n_classes < 1:
+            raise ValueError(f"n_classes must be >= 1, got {n_classes}")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        plan = vgg16_channels(width)
+        self.n_classes, self.width = n_classes, width
+        c_in, widths = 3, iter(plan.convs)
+        for block, n in VGG16_BLOCKS:
+            for i in range(1, n + 1):
+                c_out = next(widths)
+                self.add_module(f"conv{block}_{i}", nn.Conv2d(c_in, c_out, 3, padding=1))
+                c_in = c_out
+            self.add_module(f"pool{block}", nn.MaxPool2d(2, 2))
+        self.avgpool = nn.AdaptiveAvgPool2d(FC6_KERNEL)
+        self.fc6 = nn.Linear(c_in * FC6_KERNEL * FC6_KERNEL, plan.fc)
+        self.fc7 = nn.Linear(plan.fc, plan.fc)
+        self.fc8 = nn.Linear(plan.fc, n_classes)
+        self.drop6, self.drop7 = nn.Dropout(dropout), nn.Dropout(dropout)
+        init_vgg_weights(self)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Conv trunk: (N, 3, H, W) -> pool5 (N, C5, H // 32, W // 32)."""
+        for block, n in VGG16_BLOCKS:
+            for i in range(1, n + 1):
+                x = F.relu(getattr(self, f"conv{block}_{i}")(x), inplace=True)
+            x = getattr(self, f"pool{block}")(x)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) -> logits (N, n_classes)."""
+        x = torch.flatten(self.avgpool(self.features(x)), 1)  # (N, C5 * 7 * 7)
+        x = self.drop6(F.relu(self.fc6(x), inplace=True))
+        x = self.drop7(F.relu(self.fc7(x), inplace=True))
+        return self.fc8(x)
+
+    @classmethod
+    def from_torchvision(cls, tv_model: nn.Module, dropout: float = 0.5) -> "VGG16Classifier":
+        """Build from a torchvision `vgg16` module (weights copied, not shared)."""
+        return load_torchvision_vgg16(tv_model.state_dict(), dropout=dropout)
+
+
+def torchvision_key_map() -> dict[str, str]:
+    """torchvision `vgg16` state-dict key -> our key (e.g. features.0.weight -> conv1_1.weight)."""
+    mapping: dict[str, str] = {}
+    index = 0  # position in torchvision's `features` Sequential (conv, ReLU, ..., MaxPool)
+    for block, n in VGG16_BLOCKS:
+        for i in range(1, n + 1):
+            for p in ("weight", "bias"):
+                mapping[f"features.{index}.{p}"] = f"conv{block}_{i}.{p}"
+            index += 2  # conv + ReLU
+        index += 1  # MaxPool2d
+    # torchvision classifier: Linear, ReLU, Dropout, Linear, ReLU, Dropout, Linear
+    for tv_index, name in ((0, "fc6"), (3, "fc7"), (6, "fc8")):
+        for p in ("weight", "bias"):
+            mapping[f"classifier.{tv_index}.{p}"] = f"{name}.{p}"
+    return mapping
+
+
+def load_torchvision_vgg16(
+    state_dict: Mapping[str, torch.Tensor], dropout: float = 0.5
+) -> VGG16Classifier:
+    """Full-width VGG16Classifier holding a torchvision `vgg16` state dict (e.g. ImageNet weights).
+
+    Rejects state dicts with missing or extra keys (vgg16_bn, vgg19, ...) by naming the first one.
+    """
+    mapping = torchvision_key_map()
+    extra = sorted(set(state_dict) - set(mapping))
+    missing = sorted(set(mapping) - set(state_dict))
+    if extra or missing:
+        raise ValueError(
+            "not a torchvision vgg16 state dict: "
+            f"unexpected keys {extra[:3]}, missing keys {missing[:3]} (vgg16 without BN expected)"
+        )
+    n_classes = state_dict["classifier.6.weight"].shape[0]
+    with torch.device("meta"):  # skip initialising 138M weights that are overwritten below
+        model = VGG16Classifier(n_classes=n_classes, width=1.0, dropout=dropout)
+    own = model.state_dict()
+    for tv_key, key in mapping.items():
+        if state_dict[tv_key].shape != own[key].shape:
+            raise ValueError(
+                f"{tv_key} has shape {tuple(state_dict[tv_key].shape)}, "
+                f"expected {tuple(own[key].shape)} for {key}"
+            )
+    weights = {key: state_dict[tv_key].detach().clone() for tv_key, key in mapping.items()}
+    model.load_state_dict(weights, assign=True)  # assign: meta parameters take these tensors
+    return model

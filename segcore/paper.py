@@ -1,0 +1,67 @@
+"""Published numbers the reports print beside ours (percent unless a unit is given).
+
+Source: Long, Shelhamer, Darrell, "Fully Convolutional Networks for Semantic Segmentation",
+CVPR 2015, Tables 2 and 3. Rows of other methods are reference rows: printed as published, never
+retrained. ``None`` = not reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class PaperRow:
+    label: str
+    values: dict[str, float | None]
+    experiment: str | None = None  # our experiment that reproduces this row; None = reference row
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class PaperTable:
+    key: str
+    title: str
+    columns: dict[str, str]      # metric key -> column heading
+    units: dict[str, str] = field(default_factory=dict)  # metric key -> unit when not percent
+    rows: tuple[PaperRow, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+TABLE2 = PaperTable(
+    key="table2",
+    title="Table 2: skip architectures, FCN-VGG16 on a subset of PASCAL VOC2011 val (seg11valid)",
+    columns={"pixel_acc": "pixel acc.", "mean_acc": "mean acc.", "mean_iu": "mean IU", "fw_iu": "f.w. IU"},
+    rows=(
+        PaperRow("FCN-32s-fixed", {"pixel_acc": 83.0, "mean_acc": 59.7, "mean_iu": 45.4, "fw_iu": 72.0},
+                 "fcn32s-fixed"),
+        PaperRow("FCN-32s", {"pixel_acc": 89.1, "mean_acc": 73.3, "mean_iu": 59.4, "fw_iu": 81.4}, "fcn32s"),
+        PaperRow("FCN-16s", {"pixel_acc": 90.0, "mean_acc": 75.7, "mean_iu": 62.4, "fw_iu": 83.0}, "fcn16s"),
+        PaperRow("FCN-8s", {"pixel_acc": 90.3, "mean_acc": 75.9, "mean_iu": 62.7, "fw_iu": 83.2}, "fcn8s"),
+    ),
+    notes=(
+        "Paper: trained on SBD train (8,498 images), scored on seg11valid (736 images of VOC2011 val "
+        "that are not in SBD train). FCN-32s-fixed fine-tunes only the scoring layer.",
+    ),
+)
+
+TABLE3 = PaperTable(
+    key="table3",
+    title="Table 3: FCN-8s on the PASCAL VOC test sets",
+    columns={"voc2011_test": "mean IU VOC2011 test", "voc2012_test": "mean IU VOC2012 test",
+             "inference_ms": "inference time"},
+    units={"inference_ms": "ms"},
+    rows=(
+        PaperRow("R-CNN", {"voc2011_test": 47.9, "voc2012_test": None, "inference_ms": None}),
+        PaperRow("SDS", {"voc2011_test": 52.6, "voc2012_test": 51.6, "inference_ms": 50_000.0},
+                 note="~50 s"),
+        PaperRow("FCN-8s", {"voc2011_test": 62.7, "voc2012_test": 62.2, "inference_ms": 175.0}, "fcn8s",
+                 note="~175 ms"),
+    ),
+    notes=(
+        "Paper: test labels are held by the PASCAL evaluation server; inference time of one "
+        "500x500 image on a Tesla K40c.",
+    ),
+)
+
+TABLES = {t.key: t for t in (TABLE2, TABLE3)}

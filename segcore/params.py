@@ -1,0 +1,168 @@
+"""The params.yaml schema as frozen dataclasses, and the profile logic built on it.
+
+``profile`` picks two things, each overridable on its own: the data source (``data``: the
+synthetic twin or the real download) and the scale (``scale``: scaled-down nets and short
+schedules, or the full nets and the published recipe). Every section that differs between the
+scales holds both variants side by side, so params.yaml shows every hyper-parameter of both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from segcore.config import ConfigError, build, field, load_yaml
+
+Profile = Literal["smoke", "paper"]
+
+
+@dataclass(frozen=True)
+class VocTwin:
+    """Size of the synthetic VOC + SBD twin (see segcore.data.twin_voc)."""
+
+    seed: int = field(ge=0)
+    n_sbd_train: int = field(ge=2)
+    n_voc_train: int = field(ge=2)
+    n_voc_val: int = field(ge=2)
+    n_test: int = field(ge=1)
+    min_size: int = field(ge=16, le=1024)
+    max_size: int = field(ge=16, le=1024)
+
+
+@dataclass(frozen=True)
+class Twin:
+    voc: VocTwin
+
+
+@dataclass(frozen=True)
+class NetScale:
+    width: float = field(gt=0.0, le=1.0, doc="channel multiplier of VGG16 (1.0 = the paper's net)")
+
+
+@dataclass(frozen=True)
+class Net:
+    learn_upsampling: bool
+    smoke: NetScale
+    paper: NetScale
+
+
+@dataclass(frozen=True)
+class PretrainSmoke:
+    """Synthetic classification pretraining: the smoke profile's stand-in for ImageNet."""
+
+    optimizer: Literal["sgd", "adam"]
+    iterations: int = field(ge=1)
+    batch_size: int = field(ge=1)
+    lr: float = field(gt=0.0)
+    momentum: float = field(ge=0.0, lt=1.0, doc="SGD only")
+    weight_decay: float = field(ge=0.0)
+    image_size: int = field(ge=32, le=512)
+
+
+@dataclass(frozen=True)
+class PretrainPaper:
+    weights: Literal["IMAGENET1K_V1"]
+
+
+@dataclass(frozen=True)
+class Backbone:
+    smoke: PretrainSmoke
+    paper: PretrainPaper
+
+
+@dataclass(frozen=True)
+class TrainScale:
+    """One scale's training recipe (paper Sec. 4.3 and the reference solvers)."""
+
+    lr_multiplier: float = field(gt=0.0)
+    stage_lr_factor: float = field(gt=0.0, le=1.0)
+    momentum: float = field(ge=0.0, lt=1.0)
+    weight_decay: float = field(ge=0.0)
+    bias_lr_mult: float = field(ge=0.0)
+    batch_size: int = field(ge=1)
+    iterations: int = field(ge=1)
+    skip_iterations: int = field(ge=1)
+    normalise_loss: bool
+    val_every: int = field(ge=1)
+    checkpoint_every: int = field(ge=1)
+
+
+@dataclass(frozen=True)
+class Train:
+    smoke: TrainScale
+    paper: TrainScale
+
+
+@dataclass(frozen=True)
+class Evaluate:
+    figure_images: int = field(ge=1, le=16)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Forward-time measurement of the full-size nets (FCN paper: mean of 20 trials, 500x500)."""
+
+    size: int = field(ge=32, le=2048)
+    warmup: int = field(ge=0)
+    smoke_trials: int = field(ge=1)
+    paper_trials: int = field(ge=1)
+
+
+@dataclass(frozen=True)
+class Params:
+    """Everything in params.yaml, validated."""
+
+    profile: Profile
+    data: Literal["auto", "twin", "real"]
+    scale: Literal["auto", "smoke", "paper"]
+    lr: float = field(gt=0.0, lt=1.0)
+    seed: int = field(ge=0)
+    twin: Twin
+    net: Net
+    backbone: Backbone
+    train: Train
+    evaluate: Evaluate
+    timing: Timing
+
+    @property
+    def data_source(self) -> Literal["twin", "real"]:
+        """The data actually used: ``data`` unless it is ``auto``, then the profile's."""
+        if self.data != "auto":
+            return self.data
+        return "twin" if self.profile == "smoke" else "real"
+
+    @property
+    def scale_name(self) -> Profile:
+        """The scale actually used: ``scale`` unless it is ``auto``, then the profile."""
+        return self.profile if self.scale == "auto" else self.scale
+
+    @property
+    def width(self) -> float:
+        return getattr(self.net, self.scale_name).width
+
+    @property
+    def recipe(self) -> TrainScale:
+        return getattr(self.train, self.scale_name)
+
+    def base_lr(self, stage: int) -> float:
+        """Learning rate of a training stage: 0 = FCN-32s, 1 = FCN-16s, 2 = FCN-8s.
+
+        The top-level ``lr`` is the paper's FCN-VGG16 rate; a scale multiplies it by its
+        ``lr_multiplier`` (1 in the paper profile) and each skip stage divides it by
+        ``1 / stage_lr_factor`` (100 in the paper).
+        """
+        return self.lr * self.recipe.lr_multiplier * self.recipe.stage_lr_factor ** stage
+
+    def provenance(self) -> dict[str, str]:
+        """The facts every metrics file and report header carries."""
+        return {"profile": self.profile, "data": self.data_source, "scale": self.scale_name}
+
+
+def load_params(path: Path | str = "params.yaml") -> Params:
+    """Read and validate params.yaml; raises ConfigError with one line naming the bad key."""
+    params = build(Params, load_yaml(Path(path)))
+    voc = params.twin.voc
+    if voc.min_size > voc.max_size:
+        raise ConfigError(f"twin.voc.min_size = {voc.min_size} must be <= twin.voc.max_size = {voc.max_size}")
+    return params

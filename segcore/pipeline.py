@@ -1,0 +1,173 @@
+"""What each DVC stage does, as functions of validated params and explicit paths.
+
+The scripts in stages/ parse their paths, load params and call one function here; nothing here
+reads argv or params.yaml.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+from segcore import backbone as backbone_mod
+from segcore.data import voc
+from segcore.device import environment
+from segcore.evaluate import accumulate, predict, write_submission
+from segcore.experiments import get_experiment
+from segcore.metrics import per_class_iu, scores
+from segcore.modelfile import load_model, read_model_record, save_model
+from segcore.models.registry import build_model
+from segcore.params import Params
+from segcore.preprocess import Preprocess
+from segcore.surgery import transplant
+from segcore.train import TrainSpec, spec_fingerprint, train
+
+N_VOC_CLASSES = len(voc.CLASSES)
+
+
+def download_voc(params: Params, out: Path, archives: Path, progress: bool = True) -> None:
+    """VOC2011 + VOC2012 + SBD under ``out``: the synthetic twin, or the real verified downloads."""
+    out = Path(out)
+    if params.data_source == "twin":
+        if out.exists():
+            shutil.rmtree(out)  # the stage owns this output; rebuild it whole
+        from segcore.data.twin_voc import write_voc_twin
+
+        write_voc_twin(out, **asdict(params.twin.voc))
+        return
+    from segcore.download import CATALOG, ensure
+
+    out.mkdir(parents=True, exist_ok=True)
+    for key in ("voc2012", "voc2011", "sbd"):
+        ensure(CATALOG[key], Path(archives), out, progress=progress)
+    ids = voc.split_samples(out, "seg11valid")
+    voc.check_seg11valid_count([s.id for s in ids], real=True)
+
+
+def make_backbone(params: Params, out: Path, progress: bool = True) -> dict:
+    """Pretrained VGG16 -> fc/conv surgery -> backbone record at ``out``; returns its summary."""
+    if params.scale_name == "paper":
+        record = backbone_mod.imagenet_vgg16(params.backbone.paper.weights, progress)
+    else:
+        record = backbone_mod.pretrain_smoke(params.width, params.backbone.smoke, params.seed, progress)
+    backbone_mod.save_record(record, Path(out))
+    return {k: v for k, v in record.items() if k != "trunk"}
+
+
+def _datasets(data_root: Path, experiment, pre: Preprocess):
+    make = lambda split: voc.SegmentationDataset(voc.split_samples(data_root, split), transform=pre)  # noqa: E731
+    return make(experiment.train_split), make(experiment.val_split)
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def initial_model(params: Params, name: str, backbone: Path, init: Path):
+    """Build the experiment's net and seed it: from the backbone trunk, or from its trained parent."""
+    exp = get_experiment(name)
+    model = build_model(exp.arch, n_classes=N_VOC_CLASSES, width=params.width,
+                        learn_upsampling=params.net.learn_upsampling)
+    if exp.init == "backbone":
+        record = backbone_mod.load_record(Path(init))
+        if record["width"] != params.width:
+            raise ValueError(f"backbone {init} has width {record['width']} but net width is {params.width}; "
+                             f"rerun the backbone stage")
+        transplant(record["trunk"], model)
+    else:
+        parent = read_model_record(Path(init))
+        if parent.get("experiment") != exp.init:
+            raise ValueError(f"{name} starts from {exp.init}, but {init} holds {parent.get('experiment')!r}")
+        transplant(parent["state_dict"], model)
+    return exp, model
+
+
+def train_experiment(params: Params, name: str, data_root: Path, backbone: Path, init: Path,
+                     out_dir: Path, checkpoint: Path, device: str = "cpu", progress: bool = True) -> dict:
+    """Train one experiment of segcore.experiments; writes model.pt and dvclive logs under out_dir."""
+    from dvclive import Live
+
+    exp, model = initial_model(params, name, backbone, init)
+    pre = Preprocess.from_dict(backbone_mod.load_record(Path(backbone))["preprocess"])
+    train_set, val_set = _datasets(Path(data_root), exp, pre)
+    recipe = params.recipe
+    spec = TrainSpec(lr=params.base_lr(exp.stage), momentum=recipe.momentum, weight_decay=recipe.weight_decay,
+                     bias_lr_mult=recipe.bias_lr_mult, batch_size=recipe.batch_size,
+                     iterations=recipe.iterations if exp.stage == 0 else recipe.skip_iterations,
+                     normalise_loss=recipe.normalise_loss, val_every=recipe.val_every,
+                     checkpoint_every=recipe.checkpoint_every, seed=params.seed, only=exp.only)
+    fingerprint = spec_fingerprint(spec, name, _file_digest(Path(init)), _file_digest(Path(backbone)),
+                                   json.dumps(asdict(params.twin)), params.data_source, str(params.width))
+    checkpoint = Path(checkpoint)
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    resumed = checkpoint.exists()
+    out_dir = Path(out_dir)
+    with Live(dir=str(out_dir / "live"), dvcyaml=None, save_dvc_exp=False, resume=resumed,
+              report=None) as live:
+        last = train(model, train_set, val_set, spec, n_classes=N_VOC_CLASSES, checkpoint=checkpoint,
+                     fingerprint=fingerprint, live=live, device=device, progress=progress)
+    save_model(out_dir / "model.pt", model.cpu(), arch=exp.arch, n_classes=N_VOC_CLASSES, width=params.width,
+               learn_upsampling=params.net.learn_upsampling, preprocess=pre, experiment=name,
+               lr=spec.lr, val=last)
+    return {"lr": spec.lr, **last}
+
+
+def _percent(d: dict[str, float]) -> dict[str, float]:
+    return {k: round(100 * v, 4) for k, v in d.items()}
+
+
+def evaluate_experiment(params: Params, name: str, data_root: Path, model_path: Path, metrics_out: Path,
+                        eval_dir: Path, keep: int, device: str = "cpu") -> dict:
+    """Score the val split (and the test split where labels exist) into one metrics JSON.
+
+    Keeps the first ``keep`` val predictions as palette PNGs for the report's figure; where the
+    test labels are withheld (real VOC), writes the evaluation-server archive instead.
+    """
+    exp = get_experiment(name)
+    model, pre, _ = load_model(Path(model_path))
+    model.to(device)
+    eval_dir = Path(eval_dir)
+    if eval_dir.exists():
+        shutil.rmtree(eval_dir)
+    (eval_dir / "preds").mkdir(parents=True)
+    metrics: dict = {**params.provenance(), **environment(device)}
+    val = voc.SegmentationDataset(voc.split_samples(data_root, exp.val_split), transform=pre)
+    hist, kept = accumulate(model, val, N_VOC_CLASSES, device, keep=keep)
+    metrics[exp.val_split] = _percent(scores(hist))
+    metrics[exp.val_split]["images"] = len(val)
+    for sample_id, pred in kept.items():
+        voc.write_label_png(eval_dir / "preds" / f"{sample_id}.png", pred)
+    per_class = {exp.val_split: per_class_iu(hist, list(voc.CLASSES))}
+    if exp.test_split:
+        metrics.update(_score_test(model, pre, data_root, exp.test_split, eval_dir, device, per_class))
+    _write_json(eval_dir / "per_class_iu.json", per_class)
+    _write_json(Path(metrics_out), metrics)
+    return metrics
+
+
+def _score_test(model, pre, data_root, split, eval_dir, device, per_class) -> dict:
+    samples = voc.split_samples(data_root, split)
+    test = voc.SegmentationDataset(samples, transform=pre)
+    if samples and samples[0].label is None:  # real VOC test: labels live on the evaluation server
+        preds = ((sid, predict(model.eval(), x, device).numpy()) for x, _, sid in test)
+        count = write_submission(preds, voc.palette(), eval_dir / f"{split}_submission.tar.gz")
+        return {split: {"submitted_images": count}}
+    hist, _ = accumulate(model, test, N_VOC_CLASSES, device)
+    per_class[split] = per_class_iu(hist, list(voc.CLASSES))
+    return {split: {**_percent(scores(hist)), "images": len(test)}}
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+

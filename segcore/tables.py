@@ -1,0 +1,131 @@
+"""Assemble the report pages (Tables 2 and 3, Figure 4, training curves) from stage outputs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+from pathlib import Path
+
+from segcore import figures, paper, report
+from segcore.data import voc
+from segcore.experiments import EXPERIMENTS
+from segcore.params import Params
+
+FIGURE_MODELS = ("fcn32s", "fcn16s", "fcn8s")
+
+
+def code_version(cwd: Path | None = None) -> str:
+    """Short commit hash of the code, with a mark when the working tree has uncommitted changes."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=cwd, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return f"{head} (with uncommitted changes)" if dirty else head
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"cannot read metrics file {path}: {err}") from None
+
+
+def provenance(params: Params, metrics: dict, backbone: dict, data_desc: str) -> dict[str, str]:
+    """The header every table carries: which profile, data, device, code and date produced it."""
+    scale = params.scale_name
+    recipe = params.recipe
+    return {
+        "profile": params.profile,
+        "data": data_desc,
+        "scale": (f"{scale}: VGG16 width x{params.width:g}, {recipe.iterations} steps (32s) / "
+                  f"{recipe.skip_iterations} (16s, 8s) of {recipe.batch_size} images, base lr {params.lr:g} "
+                  f"x {recipe.lr_multiplier:g}"),
+        "backbone": str(backbone.get("source", "?")),
+        "device (training and evaluation)": metrics.get("device", "?"),
+        "torch": metrics.get("torch", "?"),
+        "code": code_version(),
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def data_description(params: Params, val_images: int) -> str:
+    if params.data_source == "twin":
+        return (f"synthetic VOC + SBD twin (segcore.data.twin_voc, seed {params.twin.voc.seed}, "
+                f"{params.twin.voc.n_sbd_train} SBD train ids, {val_images} seg11valid images)")
+    return f"PASCAL VOC2011/2012 + SBD, md5-verified downloads ({val_images} seg11valid images)"
+
+
+def build_reports(params: Params, data_root: Path, metrics_dir: Path, eval_dir: Path, models_dir: Path,
+                  backbone: dict, out: Path) -> list[Path]:
+    """Write reports/table2.md, table3.md, figure4.png and curves.png; returns the paths."""
+    metrics = {name: _read_json(Path(metrics_dir) / f"{name}.json") for name in EXPERIMENTS}
+    timing = _read_json(Path(metrics_dir) / "timing.json")["fcn8s"]
+    first = metrics["fcn8s"]
+    info = provenance(params, first, backbone, data_description(params, first["seg11valid"]["images"]))
+    smoke = params.profile == "smoke" or params.data_source == "twin" or params.scale_name == "smoke"
+    out = Path(out)
+    figures.training_curves(
+        {EXPERIMENTS[n].label: (Path(models_dir) / n / "live/plots/metrics/train/loss.tsv",
+                                Path(models_dir) / n / "live/plots/metrics/val/mean_iu.tsv") for n in EXPERIMENTS},
+        out / "curves.png")
+    _figure4(data_root, eval_dir, out / "figure4.png")
+    ours2 = {n: m["seg11valid"] for n, m in metrics.items()}
+    page2 = report.render(paper.TABLE2, ours2, info, smoke=smoke, notes=_table2_notes(params),
+                          figures=[("Training loss and validation mean IU", "curves.png"),
+                                   ("Image, ground truth, FCN-32s, FCN-16s, FCN-8s (as the paper's Figure 4)",
+                                    "figure4.png")])
+    page3 = report.render(paper.TABLE3, {"fcn8s": _table3_values(params, first, timing)}, info, smoke=smoke,
+                          notes=_table3_notes(params, first, timing))
+    paths = [out / "table2.md", out / "table3.md"]
+    for path, page in zip(paths, (page2, page3)):
+        report.write_text_atomic(path, page)
+    return paths + [out / "figure4.png", out / "curves.png"]
+
+
+def _table2_notes(params: Params) -> list[str]:
+    notes = ["Ours: FCN-16s starts from our trained FCN-32s and FCN-8s from our FCN-16s (staged "
+             f"training), learning rate x{params.recipe.stage_lr_factor:g} per stage."]
+    if params.net.learn_upsampling:
+        notes.append("Intermediate 2x upsamplings learned from a bilinear start (paper); final one fixed.")
+    else:
+        notes.append("All upsampling layers fixed bilinear (reference code); the paper learns the 2x ones.")
+    return notes
+
+
+def _table3_values(params: Params, metrics: dict, timing: dict) -> dict:
+    test = metrics.get("voc2012_test", {})
+    return {"voc2011_test": None, "voc2012_test": test.get("mean_iu"), "inference_ms": timing["mean_ms"]}
+
+
+def _table3_notes(params: Params, metrics: dict, timing: dict) -> list[str]:
+    test = metrics.get("voc2012_test", {})
+    notes = []
+    if "mean_iu" in test:
+        notes.append(f"Ours: the twin's labelled test split ({test['images']} images) in the VOC2012 column; "
+                     "the twin has no separate VOC2011 test split.")
+    else:
+        notes.append(f"Ours: test labels are withheld; {test.get('submitted_images', 0)} predictions are packed "
+                     "for the evaluation server in eval/fcn8s/voc2012_test_submission.tar.gz.")
+    notes.append(f"Inference time: full-size FCN-8s, one {timing['size']}x{timing['size']} input, "
+                 f"{timing['dtype']}, mean of {timing['trials']} trials after {timing['warmup']} warm-up "
+                 f"(std {timing['std_ms']:.0f} ms) on {timing['device']}, torch {timing['torch']}. "
+                 "The paper measured on a Tesla K40c GPU.")
+    return notes
+
+
+def _figure4(data_root: Path, eval_dir: Path, out: Path) -> None:
+    """Rows of image, ground truth and the three nets' predictions for the kept val images."""
+    pal = voc.palette()
+    ids = sorted(p.stem for p in (Path(eval_dir) / FIGURE_MODELS[-1] / "preds").glob("*.png"))
+    samples = {s.id: s for s in voc.split_samples(data_root, "seg11valid")}
+    rows = []
+    for sample_id in ids:
+        image, label = voc.read_sample(samples[sample_id])
+        preds = [voc.read_label_png(Path(eval_dir) / m / "preds" / f"{sample_id}.png") for m in FIGURE_MODELS]
+        rows.append([figures.Image.fromarray(image), figures.colorize(label, pal),
+                     *(figures.colorize(p, pal) for p in preds)])
+    figures.comparison_grid(rows, ["image", "ground truth", "FCN-32s", "FCN-16s", "FCN-8s"], out)

@@ -1,0 +1,183 @@
+"""The one training loop every FCN experiment goes through (FCN paper Sec. 4.3).
+
+Whole-image training: images differ in size, so a minibatch of ``batch_size`` images is one image
+per forward pass with gradients accumulated (Caffe's iter_size). SGD with momentum, weight decay on
+weights only, biases at ``bias_lr_mult`` x lr, void 255 ignored. Training images are drawn at
+random with replacement, as in the reference solvers, from a seeded generator: on the CPU two runs
+give the same weights bit for bit, and a resumed run continues exactly where the killed one was.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from segcore.evaluate import accumulate
+from segcore.metrics import scores
+
+VOID = 255
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (a non-finite loss, an unusable checkpoint)."""
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Everything that determines a training run, besides the data and the initial weights."""
+
+    lr: float
+    momentum: float
+    weight_decay: float
+    bias_lr_mult: float
+    batch_size: int
+    iterations: int
+    normalise_loss: bool
+    val_every: int
+    checkpoint_every: int
+    seed: int
+    only: tuple[str, ...] = ()  # train only these layers (FCN-32s-fixed: ("score_fr",)); () = all
+
+
+def pixel_loss(logits: torch.Tensor, label: torch.Tensor, normalise: bool) -> torch.Tensor:
+    """Multinomial logistic loss over the non-void pixels of (N, K, H, W) logits.
+
+    ``normalise`` averages over valid pixels (the paper's lr 1e-4 assumes it); otherwise the loss is
+    summed, as in the reference "heavy" solvers, which then need lr around 1e-10.
+    """
+    total = F.cross_entropy(logits, label, ignore_index=VOID, reduction="sum")
+    if not normalise:
+        return total
+    valid = (label != VOID).sum()
+    return total / valid.clamp(min=1)
+
+
+def select_trainable(model: nn.Module, only: Sequence[str]) -> None:
+    """Freeze every parameter outside the layers named in ``only`` (all stay as built if empty)."""
+    if not only:
+        return
+    names = {name for name, _ in model.named_children()}
+    unknown = sorted(set(only) - names)
+    if unknown:
+        raise ValueError(f"cannot train only {unknown[0]!r}: the model has no such layer; layers: {sorted(names)}")
+    for name, param in model.named_parameters():
+        if name.split(".")[0] not in only:
+            param.requires_grad_(False)
+
+
+def make_optimizer(model: nn.Module, spec: TrainSpec) -> torch.optim.SGD:
+    """SGD with two groups: weights (lr, decay) and biases (bias_lr_mult x lr, no decay)."""
+    weights, biases = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (biases if name.endswith("bias") else weights).append(param)
+    if not weights and not biases:
+        raise TrainingError("the model has no trainable parameter")
+    groups = [
+        {"params": weights, "lr": spec.lr, "weight_decay": spec.weight_decay},
+        {"params": biases, "lr": spec.lr * spec.bias_lr_mult, "weight_decay": 0.0},
+    ]
+    return torch.optim.SGD([g for g in groups if g["params"]], momentum=spec.momentum)
+
+
+def _save_atomic(obj: object, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path: Path, fingerprint: str) -> dict | None:
+    """The checkpoint at ``path`` if it belongs to this exact run (same fingerprint), else None."""
+    if not path.exists():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # a torn or foreign file: say so, then start over
+        print(f"ignoring unreadable checkpoint {path} ({type(err).__name__}); training from the start")
+        return None
+    if state.get("fingerprint") != fingerprint:
+        print(f"checkpoint {path} belongs to other params or inputs; training from the start")
+        return None
+    return state
+
+
+def train(model: nn.Module, train_set, val_set, spec: TrainSpec, *, n_classes: int,
+          checkpoint: Path, fingerprint: str, live=None, device: str = "cpu",
+          progress: bool = True) -> dict[str, float]:
+    """Train ``model`` in place for ``spec.iterations`` optimizer steps; returns the last val scores.
+
+    ``checkpoint`` is written every ``spec.checkpoint_every`` steps and read back on start when its
+    ``fingerprint`` matches (same params, same initial weights, same data), so a killed run
+    resumes. ``live`` is a dvclive.Live (or None) that receives train/loss and val/mean_iu.
+    """
+    torch.manual_seed(spec.seed)
+    rng = np.random.Generator(np.random.PCG64(spec.seed))
+    model.to(device).train()
+    select_trainable(model, spec.only)
+    optimizer = make_optimizer(model, spec)
+    start, last = 0, {}
+    state = _load_checkpoint(checkpoint, fingerprint)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        rng.bit_generator.state = state["numpy_rng"]
+        start, last = state["step"], state["last"]
+        print(f"resuming from {checkpoint} at step {start}")
+    bar = tqdm(range(start, spec.iterations), initial=start, total=spec.iterations,
+               desc="train", disable=not progress, dynamic_ncols=True)
+    for step in bar:
+        loss = _train_step(model, optimizer, train_set, rng, spec, device)
+        if not np.isfinite(loss):
+            raise TrainingError(
+                f"loss is {loss} at step {step + 1}: lower the learning rate (now {spec.lr:g}) "
+                f"or set normalise_loss: true")
+        bar.set_postfix(loss=f"{loss:.3f}")
+        done = step + 1
+        if live is not None:
+            live.step = done
+            live.log_metric("train/loss", loss)
+        if done % spec.val_every == 0 or done == spec.iterations:
+            hist, _ = accumulate(model, val_set, n_classes, device)
+            last = scores(hist)
+            if live is not None:
+                live.log_metric("val/mean_iu", last["mean_iu"])
+                live.make_summary()
+        if done % spec.checkpoint_every == 0 or done == spec.iterations:
+            _save_atomic({"fingerprint": fingerprint, "step": done, "model": model.state_dict(),
+                          "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
+                          "numpy_rng": rng.bit_generator.state, "last": last}, checkpoint)
+    return last
+
+
+def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer, train_set, rng: np.random.Generator,
+                spec: TrainSpec, device: str) -> float:
+    """One optimizer step over ``batch_size`` whole images drawn with replacement; returns mean loss."""
+    optimizer.zero_grad(set_to_none=True)
+    total = 0.0
+    for index in rng.integers(0, len(train_set), size=spec.batch_size):
+        image, label, _ = train_set[int(index)]
+        logits = model(image.unsqueeze(0).to(device))  # (1, K, H, W)
+        loss = pixel_loss(logits, label.unsqueeze(0).to(device), spec.normalise_loss) / spec.batch_size
+        loss.backward()
+        total += loss.item()
+    if np.isfinite(total):  # never apply a non-finite update: the caller stops with an error
+        optimizer.step()
+    return total
+
+
+def spec_fingerprint(spec: TrainSpec, *parts: str) -> str:
+    """A stable digest of the spec and the identities of its inputs (files' hashes, model name)."""
+    import hashlib
+    import json
+
+    text = json.dumps({"spec": asdict(spec), "inputs": list(parts)}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

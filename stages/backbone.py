@@ -1,0 +1,21 @@
+"""Stage backbone: pretrained VGG16 classifier -> fc6/fc7 convolutionalised -> backbone record."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from segcore import cli
+from segcore.pipeline import make_backbone
+
+
+def main(argv=None) -> None:
+    p = cli.parser(__doc__)
+    p.add_argument("--out", type=Path, required=True, help="backbone record (.pt)")
+    args = p.parse_args(argv)
+    summary = make_backbone(cli.params_from(args), args.out, progress=not args.no_progress)
+    print(f"backbone: {summary}")
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

@@ -1,0 +1,26 @@
+"""Stage download@<dataset>: fetch and verify the real data set, or write its synthetic twin."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from segcore import cli
+from segcore.pipeline import download_voc
+
+DATASETS = {"voc": download_voc}  # later: nyud, siftflow, isbi
+
+
+def main(argv=None) -> None:
+    p = cli.parser(__doc__)
+    p.add_argument("dataset", choices=sorted(DATASETS))
+    p.add_argument("--out", type=Path, required=True, help="extracted data set root")
+    p.add_argument("--archives", type=Path, required=True, help="where archives are downloaded or placed by hand")
+    args = p.parse_args(argv)
+    params = cli.params_from(args)
+    DATASETS[args.dataset](params, args.out, args.archives, progress=not args.no_progress)
+    print(f"{args.dataset}: {params.data_source} data ready in {args.out}")
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))

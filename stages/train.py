@@ -1,0 +1,29 @@
+"""Stage train@<experiment>: train one FCN of the paper's tables from its backbone or parent."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from segcore import cli
+from segcore.device import pick_device
+from segcore.pipeline import train_experiment
+
+
+def main(argv=None) -> None:
+    p = cli.parser(__doc__)
+    p.add_argument("experiment", help="a key of segcore.experiments.EXPERIMENTS")
+    p.add_argument("--data", type=Path, required=True, help="data set root (download stage output)")
+    p.add_argument("--backbone", type=Path, required=True, help="backbone record (preprocessing, trunk)")
+    p.add_argument("--init", type=Path, required=True, help="weights to start from: backbone or parent model")
+    p.add_argument("--out", type=Path, required=True, help="output folder: model.pt and live/")
+    p.add_argument("--checkpoint", type=Path, required=True, help="resumable checkpoint (persistent output)")
+    args = p.parse_args(argv)
+    result = train_experiment(cli.params_from(args), args.experiment, args.data, args.backbone, args.init,
+                              args.out, args.checkpoint, device=str(pick_device()),
+                              progress=not args.no_progress)
+    print(f"{args.experiment}: {result}")
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))
