@@ -137,9 +137,9 @@ def train(model: nn.Module, train_set, val_set, spec: TrainSpec, *, n_classes: i
     for step in bar:
         loss = _train_step(model, optimizer, train_set, rng, spec, device)
         if not np.isfinite(loss):
-            raise TrainingError(
-                f"loss is {loss} at step {step + 1}: lower the learning rate (now {spec.lr:g}) "
-                f"or set normalise_loss: true")
+            hint = "" if spec.normalise_loss else " or set normalise_loss: true"
+            raise TrainingError(f"loss is {loss} at step {step + 1}: lower the learning rate "
+                                f"(now {spec.lr:g}){hint}")
         bar.set_postfix(loss=f"{loss:.3f}")
         done = step + 1
         if live is not None:

@@ -1,0 +1,83 @@
+"""params.yaml validation: YAML 1.2 floats, unknown keys, wrong types, ranges, profiles."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from segcore.config import ConfigError, load_yaml
+from segcore.params import load_params
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _write(tmp_path: Path, edit) -> Path:
+    data = yaml.safe_load((ROOT / "params.yaml").read_text().replace("1e-4", "0.0001").replace("5e-4", "0.0005"))
+    edit(data)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_shipped_params_are_valid_and_default_to_smoke():
+    params = load_params(ROOT / "params.yaml")
+    assert params.profile == "smoke"
+    assert params.data_source == "twin" and params.scale_name == "smoke"
+    assert params.lr == pytest.approx(1e-4) and isinstance(params.lr, float)
+
+
+@pytest.mark.parametrize("text, value", [("1e-4", 1e-4), ("1e-05", 1e-5), ("1.0e-5", 1e-5), ("2E-3", 2e-3),
+                                         ("0.5", 0.5), (".5", 0.5), ("3", 3)])
+def test_scientific_notation_is_a_number(tmp_path, text, value):
+    # PyYAML alone returns the string '1e-05' here: what `dvc exp run -S lr=1e-5` writes (trap 1).
+    path = tmp_path / "p.yaml"
+    path.write_text(f"lr: {text}\n")
+    assert load_yaml(path)["lr"] == value
+    assert not isinstance(load_yaml(path)["lr"], str)
+
+
+def test_paper_profile_switches_data_and_scale_and_overrides_work(tmp_path):
+    params = load_params(_write(tmp_path, lambda d: d.update(profile="paper")))
+    assert (params.data_source, params.scale_name, params.width) == ("real", "paper", 1.0)
+    params = load_params(_write(tmp_path, lambda d: d.update(profile="paper", data="twin")))
+    assert (params.data_source, params.scale_name) == ("twin", "paper")
+
+
+def test_stage_learning_rates_follow_lr():
+    params = load_params(ROOT / "params.yaml")
+    r = params.recipe
+    assert params.base_lr(0) == pytest.approx(params.lr * r.lr_multiplier)
+    assert params.base_lr(2) == pytest.approx(params.lr * r.lr_multiplier * r.stage_lr_factor ** 2)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d.update(profile="fast"), "profile = 'fast' is not allowed; use one of: smoke, paper"),
+    (lambda d: d.update(lr="fast"), "lr = 'fast' must be a number"),
+    (lambda d: d.update(lr=-1.0), "lr = -1.0 is out of range; it must be > 0.0"),
+    (lambda d: d.update(lrr=1.0), "unknown key lrr"),
+    (lambda d: d["train"]["smoke"].update(iterations=2.5), "train.smoke.iterations = 2.5 must be an integer"),
+    (lambda d: d["train"]["paper"].pop("momentum"), "missing key train.paper.momentum"),
+    (lambda d: d["net"]["smoke"].update(width=2), "net.smoke.width = 2.0 is out of range; it must be <= 1.0"),
+    (lambda d: d["train"]["smoke"].update(normalise_loss="yes"), "train.smoke.normalise_loss = 'yes' must be true or false"),
+])
+def test_bad_params_name_the_key(tmp_path, edit, message):
+    with pytest.raises(ConfigError) as err:
+        load_params(_write(tmp_path, edit))
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_bad_params_stop_a_stage_with_one_line_and_exit_2(tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("stage_backbone", ROOT / "stages" / "backbone.py")
+    stage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stage)
+    from segcore import cli
+
+    path = _write(tmp_path, lambda d: d.update(profile="fast"))
+    out = tmp_path / "bb.pt"
+    assert cli.run(stage.main, ["--params", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: profile = 'fast' is not allowed; use one of: smoke, paper"]
+    assert not out.exists()

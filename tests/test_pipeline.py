@@ -1,0 +1,108 @@
+"""End to end: the real dvc.yaml on tiny params, in a temporary git + DVC repo outside the checkout.
+
+Checks what users rely on: `dvc repro` builds every stage and the reports; a second `dvc repro`
+has nothing to do; `dvc exp run -S lr=1e-5` reruns training and what depends on it, and only that,
+with lr reaching the training code as a float; `dvc exp show` lists the new metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from segcore.config import load_yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DVC = str(Path(sys.executable).with_name("dvc"))
+TRAIN = ["train@fcn32s-fixed", "train@fcn32s", "train@fcn16s", "train@fcn8s"]
+EVAL = [s.replace("train", "evaluate") for s in TRAIN]
+
+pytestmark = pytest.mark.slow
+
+
+def tiny_params() -> dict:
+    """The shipped params with every size cut down so the whole DAG runs in about a minute."""
+    p = load_yaml(ROOT / "params.yaml")
+    p["twin"]["voc"].update(n_sbd_train=6, n_voc_train=3, n_voc_val=6, n_test=2, min_size=32, max_size=40)
+    p["net"]["smoke"]["width"] = 0.0625
+    p["backbone"]["smoke"].update(iterations=2, batch_size=2, image_size=32)
+    p["train"]["smoke"].update(iterations=2, skip_iterations=2, batch_size=1, val_every=2, checkpoint_every=1)
+    p["timing"].update(size=48, smoke_trials=1, warmup=0)
+    return p
+
+
+def _env(tmp: Path) -> dict:
+    env = dict(os.environ)
+    env.update(DVC_NO_ANALYTICS="1", DVC_SITE_CACHE_DIR=str(tmp / "site-cache"),
+               PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
+               GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@localhost", GIT_COMMITTER_NAME="t",
+               GIT_COMMITTER_EMAIL="t@localhost", OMP_NUM_THREADS="1")
+    return env
+
+
+def _run(cmd: list[str], cwd: Path, env: dict) -> str:
+    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> tuple[Path, dict]:
+    tmp = tmp_path_factory.mktemp("pipeline")
+    work = tmp / "repo"
+    work.mkdir()
+    for name in ("dvc.yaml", "pyproject.toml", ".gitignore"):
+        shutil.copy(ROOT / name, work / name)
+    for name in ("segcore", "stages"):
+        shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__"))
+    (work / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    env = _env(tmp)
+    _run(["git", "init", "-q"], work, env)
+    _run([DVC, "init", "-q"], work, env)
+    _run(["git", "add", "-A"], work, env)
+    _run(["git", "commit", "-qm", "tiny"], work, env)
+    return work, env
+
+
+def _ran(log: str) -> set[str]:
+    return {line.split("'")[1] for line in log.splitlines() if line.startswith("Running stage '")}
+
+
+def test_repro_builds_everything_then_is_up_to_date(repo):
+    work, env = repo
+    log = _run([DVC, "repro"], work, env)
+    assert _ran(log) == {"download@voc", "backbone", "timing", "report", *TRAIN, *EVAL}
+    for name in ("table2.md", "table3.md", "figure4.png", "curves.png"):
+        assert (work / "reports" / name).stat().st_size > 0
+    table2 = (work / "reports" / "table2.md").read_text()
+    assert "Smoke profile" in table2 and "| FCN-8s " in table2 and "CPU:" in table2
+    metrics = json.loads((work / "metrics" / "fcn8s.json").read_text())
+    assert {"pixel_acc", "mean_acc", "mean_iu", "fw_iu"} <= set(metrics["seg11valid"])
+    assert "voc2012_test" in metrics and metrics["profile"] == "smoke"
+    again = _run([DVC, "repro"], work, env)
+    assert _ran(again) == set()
+    assert "Data and pipelines are up to date." in again
+    _run(["git", "add", "-A"], work, env)
+    _run(["git", "commit", "-qm", "baseline"], work, env)
+
+
+def test_exp_run_with_scientific_lr_reruns_only_training_and_dependents(repo):
+    work, env = repo
+    log = _run([DVC, "exp", "run", "-S", "lr=1e-5"], work, env)
+    assert _ran(log) == {"report", *TRAIN, *EVAL}
+    # DVC wrote `lr: 1e-05`; the training code must have read a float, not the string '1e-05'.
+    assert "lr: 1e-05" in (work / "params.yaml").read_text()
+    import torch
+
+    record = torch.load(work / "models" / "fcn32s" / "model.pt", weights_only=False)
+    mult = tiny_params()["train"]["smoke"]["lr_multiplier"]
+    assert isinstance(record["lr"], float) and record["lr"] == pytest.approx(1e-5 * mult)
+    text = json.dumps(json.loads(_run([DVC, "exp", "show", "--json"], work, env)))
+    assert "metrics/fcn8s.json" in text and "mean_iu" in text and "1e-05" in text
