@@ -8,7 +8,6 @@ the same fc -> conv surgery (segcore.surgery.convolutionalise).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ import torch
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from segcore import atomic
 from segcore.data.twin_voc import render_object_image
 from segcore.models.vgg import VGG16Classifier
 from segcore.params import PretrainSmoke
@@ -87,10 +87,7 @@ def _record(net: VGG16Classifier, pre: Preprocess, width: float, source: str, ex
 
 def save_record(record: dict, path: Path) -> None:
     """Write atomically so an interrupted stage never leaves a half-written backbone."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(record, tmp)
-    os.replace(tmp, path)
+    atomic.torch_save(record, path)
 
 
 def load_record(path: Path) -> dict:

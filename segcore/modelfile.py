@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from segcore import atomic
 from segcore.models.registry import build_model
 from segcore.preprocess import Preprocess
 
@@ -21,13 +21,9 @@ class ModelFileError(ValueError):
 def save_model(path: Path, model: nn.Module, *, arch: str, n_classes: int, width: float,
                learn_upsampling: bool, preprocess: Preprocess, **meta: object) -> None:
     """Write weights and build arguments atomically (temp name, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     record = {"arch": arch, "n_classes": n_classes, "width": width, "learn_upsampling": learn_upsampling,
               "state_dict": model.state_dict(), "preprocess": preprocess.to_dict(), **meta}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(record, tmp)
-    os.replace(tmp, path)
+    atomic.torch_save(record, path)
 
 
 def read_model_record(path: Path) -> dict:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from dataclasses import asdict
 from pathlib import Path
 
+from segcore import atomic
 from segcore import backbone as backbone_mod
 from segcore.data import voc
 from segcore.device import environment
@@ -148,8 +148,8 @@ def evaluate_experiment(params: Params, name: str, data_root: Path, model_path: 
     per_class = {exp.val_split: per_class_iu(hist, list(voc.CLASSES))}
     if exp.test_split:
         metrics.update(_score_test(model, pre, data_root, exp.test_split, eval_dir, device, per_class))
-    _write_json(eval_dir / "per_class_iu.json", per_class)
-    _write_json(Path(metrics_out), metrics)
+    atomic.write_json(eval_dir / "per_class_iu.json", per_class)
+    atomic.write_json(Path(metrics_out), metrics)
     return metrics
 
 
@@ -165,9 +165,4 @@ def _score_test(model, pre, data_root, split, eval_dir, device, per_class) -> di
     return {split: {**_percent(scores(hist)), "images": len(test)}}
 
 
-def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from segcore import atomic
 from segcore.paper import PaperTable
 
 SMOKE_WARNING = (
@@ -93,8 +94,4 @@ def render(table: PaperTable, ours: dict[str, dict[str, float | None]], info: di
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write via a temporary name so a reader never sees half a report."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    atomic.write_text(path, text)

@@ -9,10 +9,8 @@ give the same weights bit for bit, and a resumed run continues exactly where the
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -20,8 +18,10 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from segcore import atomic
 from segcore.evaluate import accumulate
 from segcore.metrics import scores
+from segcore.models.registry import freeze_all_but
 
 VOID = 255
 
@@ -60,19 +60,6 @@ def pixel_loss(logits: torch.Tensor, label: torch.Tensor, normalise: bool) -> to
     return total / valid.clamp(min=1)
 
 
-def select_trainable(model: nn.Module, only: Sequence[str]) -> None:
-    """Freeze every parameter outside the layers named in ``only`` (all stay as built if empty)."""
-    if not only:
-        return
-    names = {name for name, _ in model.named_children()}
-    unknown = sorted(set(only) - names)
-    if unknown:
-        raise ValueError(f"cannot train only {unknown[0]!r}: the model has no such layer; layers: {sorted(names)}")
-    for name, param in model.named_parameters():
-        if name.split(".")[0] not in only:
-            param.requires_grad_(False)
-
-
 def make_optimizer(model: nn.Module, spec: TrainSpec) -> torch.optim.SGD:
     """SGD with two groups: weights (lr, decay) and biases (bias_lr_mult x lr, no decay)."""
     weights, biases = [], []
@@ -86,12 +73,6 @@ def make_optimizer(model: nn.Module, spec: TrainSpec) -> torch.optim.SGD:
         {"params": biases, "lr": spec.lr * spec.bias_lr_mult, "weight_decay": 0.0},
     ]
     return torch.optim.SGD([g for g in groups if g["params"]], momentum=spec.momentum)
-
-
-def _save_atomic(obj: object, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def _load_checkpoint(path: Path, fingerprint: str) -> dict | None:
@@ -121,7 +102,8 @@ def train(model: nn.Module, train_set, val_set, spec: TrainSpec, *, n_classes: i
     torch.manual_seed(spec.seed)
     rng = np.random.Generator(np.random.PCG64(spec.seed))
     model.to(device).train()
-    select_trainable(model, spec.only)
+    if spec.only:
+        freeze_all_but(model, spec.only)
     optimizer = make_optimizer(model, spec)
     start, last = 0, {}
     state = _load_checkpoint(checkpoint, fingerprint)
@@ -152,7 +134,7 @@ def train(model: nn.Module, train_set, val_set, spec: TrainSpec, *, n_classes: i
                 live.log_metric("val/mean_iu", last["mean_iu"])
                 live.make_summary()
         if done % spec.checkpoint_every == 0 or done == spec.iterations:
-            _save_atomic({"fingerprint": fingerprint, "step": done, "model": model.state_dict(),
+            atomic.torch_save({"fingerprint": fingerprint, "step": done, "model": model.state_dict(),
                           "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
                           "numpy_rng": rng.bit_generator.state, "last": last}, checkpoint)
     return last

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 from pathlib import Path
 
 import torch
 
-from segcore import cli
+from segcore import atomic, cli
 from segcore.device import pick_device
 from segcore.models.registry import build_model
 from segcore.timing import time_forward
@@ -26,10 +24,7 @@ def main(argv=None) -> None:
     # Always the full-size net: timings describe the paper's architecture, whatever the profile.
     model = build_model("fcn8s", n_classes=21, width=1.0, learn_upsampling=False)
     result = {"fcn8s": time_forward(model, t.size, trials, t.warmup, pick_device())}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, args.out)
+    atomic.write_json(args.out, result)
     print(f"timing: {result}")
 
 
