@@ -29,8 +29,13 @@ from segcore.train import TrainSpec, spec_fingerprint, train
 N_VOC_CLASSES = len(voc.CLASSES)
 
 
-def download_voc(params: Params, out: Path, archives: Path, progress: bool = True) -> None:
-    """VOC2011 + VOC2012 + SBD under ``out``: the synthetic twin, or the real verified downloads."""
+def download_voc(params: Params, out: Path, archives: Path, progress: bool = True,
+                 catalog: dict | None = None, check_count: bool = True) -> None:
+    """VOC2011 + VOC2012 + SBD under ``out``: the synthetic twin, or the real verified downloads.
+
+    ``catalog`` replaces segcore.download.CATALOG (tests serve twin archives from 127.0.0.1);
+    ``check_count`` asserts the real data's 736 seg11valid images.
+    """
     out = Path(out)
     if params.data_source == "twin":
         if out.exists():
@@ -41,11 +46,12 @@ def download_voc(params: Params, out: Path, archives: Path, progress: bool = Tru
         return
     from segcore.download import CATALOG, ensure
 
+    catalog = catalog or CATALOG
     out.mkdir(parents=True, exist_ok=True)
     for key in ("voc2012", "voc2011", "sbd"):
-        ensure(CATALOG[key], Path(archives), out, progress=progress)
-    ids = voc.split_samples(out, "seg11valid")
-    voc.check_seg11valid_count([s.id for s in ids], real=True)
+        ensure(catalog[key], Path(archives), out, progress=progress)
+    ids = [s.id for s in voc.split_samples(out, "seg11valid")]
+    voc.check_seg11valid_count(ids, real=check_count)
 
 
 def make_backbone(params: Params, out: Path, progress: bool = True) -> dict:
