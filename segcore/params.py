@@ -75,6 +75,7 @@ class Backbone:
 class TrainScale:
     """One scale's training recipe (paper Sec. 4.3 and the reference solvers)."""
 
+    optimizer: Literal["sgd", "adam"]
     lr_multiplier: float = field(gt=0.0)
     stage_lr_factor: float = field(gt=0.0, le=1.0)
     momentum: float = field(ge=0.0, lt=1.0)

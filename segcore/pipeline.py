@@ -105,7 +105,7 @@ def train_experiment(params: Params, name: str, data_root: Path, backbone: Path,
     pre = Preprocess.from_dict(backbone_mod.load_record(Path(backbone))["preprocess"])
     train_set, val_set = _datasets(Path(data_root), exp, pre)
     recipe = params.recipe
-    spec = TrainSpec(lr=params.base_lr(exp.stage), momentum=recipe.momentum, weight_decay=recipe.weight_decay,
+    spec = TrainSpec(lr=params.base_lr(exp.stage), momentum=recipe.momentum, optimizer=recipe.optimizer, weight_decay=recipe.weight_decay,
                      bias_lr_mult=recipe.bias_lr_mult, batch_size=recipe.batch_size,
                      iterations=recipe.iterations if exp.stage == 0 else recipe.skip_iterations,
                      normalise_loss=recipe.normalise_loss, val_every=recipe.val_every,

@@ -87,8 +87,13 @@ def build_reports(params: Params, data_root: Path, metrics_dir: Path, eval_dir: 
 
 
 def _table2_notes(params: Params) -> list[str]:
+    r = params.recipe
     notes = ["Ours: FCN-16s starts from our trained FCN-32s and FCN-8s from our FCN-16s (staged "
-             f"training), learning rate x{params.recipe.stage_lr_factor:g} per stage."]
+             f"training), learning rate x{r.stage_lr_factor:g} per stage; each stage adds "
+             f"{r.skip_iterations} steps of training, so part of its gain is the longer training."]
+    if r.optimizer != "sgd":
+        notes.append(f"Recipe: {r.optimizer} instead of the paper's SGD (a smoke-scale deviation; "
+                     "params.yaml says why).")
     if params.net.learn_upsampling:
         notes.append("Intermediate 2x upsamplings learned from a bilinear start (paper); final one fixed.")
     else:

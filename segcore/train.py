@@ -35,7 +35,7 @@ class TrainSpec:
     """Everything that determines a training run, besides the data and the initial weights."""
 
     lr: float
-    momentum: float
+    momentum: float             # SGD momentum; Adam keeps its default betas
     weight_decay: float
     bias_lr_mult: float
     batch_size: int
@@ -44,6 +44,7 @@ class TrainSpec:
     val_every: int
     checkpoint_every: int
     seed: int
+    optimizer: str = "sgd"      # "sgd" (the paper) or "adam" (smoke scale only, see params.yaml)
     only: tuple[str, ...] = ()  # train only these layers (FCN-32s-fixed: ("score_fr",)); () = all
 
 
@@ -60,8 +61,8 @@ def pixel_loss(logits: torch.Tensor, label: torch.Tensor, normalise: bool) -> to
     return total / valid.clamp(min=1)
 
 
-def make_optimizer(model: nn.Module, spec: TrainSpec) -> torch.optim.SGD:
-    """SGD with two groups: weights (lr, decay) and biases (bias_lr_mult x lr, no decay)."""
+def make_optimizer(model: nn.Module, spec: TrainSpec) -> torch.optim.Optimizer:
+    """Two groups: weights (lr, decay) and biases (bias_lr_mult x lr, no decay); SGD or Adam."""
     weights, biases = [], []
     for name, param in model.named_parameters():
         if param.requires_grad:
@@ -72,7 +73,12 @@ def make_optimizer(model: nn.Module, spec: TrainSpec) -> torch.optim.SGD:
         {"params": weights, "lr": spec.lr, "weight_decay": spec.weight_decay},
         {"params": biases, "lr": spec.lr * spec.bias_lr_mult, "weight_decay": 0.0},
     ]
-    return torch.optim.SGD([g for g in groups if g["params"]], momentum=spec.momentum)
+    groups = [g for g in groups if g["params"]]
+    if spec.optimizer == "adam":
+        return torch.optim.Adam(groups)
+    if spec.optimizer != "sgd":
+        raise ValueError(f"optimizer {spec.optimizer!r} not allowed; use sgd or adam")
+    return torch.optim.SGD(groups, momentum=spec.momentum)
 
 
 def _load_checkpoint(path: Path, fingerprint: str) -> dict | None:

@@ -55,9 +55,10 @@ def _run(tmp_path: Path, name: str, spec: TrainSpec, data=None, model=None):
     return model, last
 
 
-def test_two_runs_give_identical_weights_bit_for_bit(tmp_path):
-    a, last_a = _run(tmp_path, "a", _spec())
-    b, last_b = _run(tmp_path, "b", _spec())
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_two_runs_give_identical_weights_bit_for_bit(tmp_path, optimizer):
+    a, last_a = _run(tmp_path, "a", _spec(optimizer=optimizer))
+    b, last_b = _run(tmp_path, "b", _spec(optimizer=optimizer))
     assert last_a == last_b
     for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(va, vb), k
@@ -94,6 +95,13 @@ def test_biases_get_twice_the_rate_and_no_decay():
     assert (weights["lr"], weights["weight_decay"]) == (1e-2, 5e-4)
     assert (biases["lr"], biases["weight_decay"]) == (2e-2, 0.0)
     assert all(p.requires_grad for g in (weights, biases) for p in g["params"])  # fixed deconvs left out
+
+
+def test_adam_keeps_the_bias_groups_and_unknown_optimizers_are_refused():
+    weights, biases = make_optimizer(_model(), _spec(optimizer="adam")).param_groups
+    assert (biases["lr"], biases["weight_decay"]) == (2e-2, 0.0)
+    with pytest.raises(ValueError, match="optimizer 'rmsprop' not allowed; use sgd or adam"):
+        make_optimizer(_model(), _spec(optimizer="rmsprop"))
 
 
 def test_fixed_training_changes_only_the_score_layer(tmp_path):
