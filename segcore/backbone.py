@@ -44,7 +44,9 @@ def pretrain_smoke(width: float, spec: PretrainSmoke, seed: int, progress: bool 
         opt = torch.optim.SGD(net.parameters(), lr=spec.lr, momentum=spec.momentum,
                               weight_decay=spec.weight_decay)
     net.train()
-    bar = tqdm(range(spec.iterations), desc="pretrain", disable=not progress, dynamic_ncols=True)
+    # disable=None: a bar on a terminal, nothing in a captured log
+    bar = tqdm(range(spec.iterations), desc="pretrain", disable=None if progress else True,
+               dynamic_ncols=True)
     for _ in bar:
         images, labels = _batch(rng, spec.image_size, spec.batch_size)
         x = torch.stack([pre(im) for im in images])  # (B, 3, S, S)

@@ -24,9 +24,10 @@ from segcore.models.registry import build_model
 from segcore.params import Params
 from segcore.preprocess import Preprocess
 from segcore.surgery import transplant
-from segcore.train import TrainSpec, spec_fingerprint, train
+from segcore.train import TrainSpec, load_checkpoint, spec_fingerprint, train
 
 N_VOC_CLASSES = len(voc.CLASSES)
+LOSS_CURVE = "plots/metrics/train/loss.tsv"  # dvclive's file for live.log_metric("train/loss")
 
 
 def download_voc(params: Params, out: Path, archives: Path, progress: bool = True,
@@ -114,7 +115,13 @@ def train_experiment(params: Params, name: str, data_root: Path, backbone: Path,
                                    json.dumps(asdict(params.twin)), params.data_source, str(params.width))
     checkpoint = Path(checkpoint)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    resumed = checkpoint.exists()
+    # Resume only when the checkpoint continues this very run and its curves are still there;
+    # otherwise start weights and curves afresh, so the logged curves always match the weights.
+    resumed = load_checkpoint(checkpoint, fingerprint) is not None
+    if resumed and not (Path(out_dir) / "live" / LOSS_CURVE).exists():
+        print(f"{checkpoint} has no training curves beside it; training from the start")
+        checkpoint.unlink()
+        resumed = False
     out_dir = Path(out_dir)
     with Live(dir=str(out_dir / "live"), dvcyaml=None, save_dvc_exp=False, resume=resumed,
               report=None) as live:

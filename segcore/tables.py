@@ -62,7 +62,8 @@ def data_description(params: Params, val_images: int) -> str:
 def build_reports(params: Params, data_root: Path, metrics_dir: Path, eval_dir: Path, models_dir: Path,
                   backbone: dict, out: Path) -> list[Path]:
     """Write reports/table2.md, table3.md, figure4.png and curves.png; returns the paths."""
-    metrics = {name: _read_json(Path(metrics_dir) / f"{name}.json") for name in EXPERIMENTS}
+    names = [row.experiment for row in paper.TABLE2.rows if row.experiment]
+    metrics = {name: _read_json(Path(metrics_dir) / f"{name}.json") for name in names}
     timing = _read_json(Path(metrics_dir) / "timing.json")["fcn8s"]
     first = metrics["fcn8s"]
     info = provenance(params, first, backbone, data_description(params, first["seg11valid"]["images"]))
@@ -70,7 +71,7 @@ def build_reports(params: Params, data_root: Path, metrics_dir: Path, eval_dir: 
     out = Path(out)
     figures.training_curves(
         {EXPERIMENTS[n].label: (Path(models_dir) / n / "live/plots/metrics/train/loss.tsv",
-                                Path(models_dir) / n / "live/plots/metrics/val/mean_iu.tsv") for n in EXPERIMENTS},
+                                Path(models_dir) / n / "live/plots/metrics/val/mean_iu.tsv") for n in names},
         out / "curves.png")
     _figure4(data_root, eval_dir, out / "figure4.png")
     ours2 = {n: m["seg11valid"] for n, m in metrics.items()}

@@ -81,7 +81,7 @@ def make_optimizer(model: nn.Module, spec: TrainSpec) -> torch.optim.Optimizer:
     return torch.optim.SGD(groups, momentum=spec.momentum)
 
 
-def _load_checkpoint(path: Path, fingerprint: str) -> dict | None:
+def load_checkpoint(path: Path, fingerprint: str) -> dict | None:
     """The checkpoint at ``path`` if it belongs to this exact run (same fingerprint), else None."""
     if not path.exists():
         return None
@@ -112,7 +112,7 @@ def train(model: nn.Module, train_set, val_set, spec: TrainSpec, *, n_classes: i
         freeze_all_but(model, spec.only)
     optimizer = make_optimizer(model, spec)
     start, last = 0, {}
-    state = _load_checkpoint(checkpoint, fingerprint)
+    state = load_checkpoint(checkpoint, fingerprint)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -121,7 +121,7 @@ def train(model: nn.Module, train_set, val_set, spec: TrainSpec, *, n_classes: i
         start, last = state["step"], state["last"]
         print(f"resuming from {checkpoint} at step {start}")
     bar = tqdm(range(start, spec.iterations), initial=start, total=spec.iterations,
-               desc="train", disable=not progress, dynamic_ncols=True)
+               desc="train", disable=None if progress else True, dynamic_ncols=True)
     for step in bar:
         loss = _train_step(model, optimizer, train_set, rng, spec, device)
         if not np.isfinite(loss):

@@ -1,0 +1,62 @@
+"""The train stage's resume contract: a matching checkpoint continues the run and its curves."""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import torch
+
+from segcore import pipeline
+from segcore.data.twin_voc import write_voc_twin
+from segcore.params import load_params
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("stage")
+    params = load_params(ROOT / "params.yaml")
+    smoke = dataclasses.replace(params.train.smoke, iterations=4, batch_size=1, val_every=2, checkpoint_every=2)
+    pre = dataclasses.replace(params.backbone.smoke, iterations=2, batch_size=2, image_size=32)
+    params = dataclasses.replace(
+        params, net=dataclasses.replace(params.net, smoke=dataclasses.replace(params.net.smoke, width=0.0625)),
+        train=dataclasses.replace(params.train, smoke=smoke),
+        backbone=dataclasses.replace(params.backbone, smoke=pre))
+    write_voc_twin(tmp / "voc", seed=1, n_sbd_train=4, n_voc_train=2, n_voc_val=4, n_test=1, min_size=32, max_size=40)
+    pipeline.make_backbone(params, tmp / "bb.pt", progress=False)
+    return params, tmp
+
+
+def _train(params, tmp, out="m"):
+    return pipeline.train_experiment(params, "fcn32s", tmp / "voc", tmp / "bb.pt", tmp / "bb.pt", tmp / out,
+                                     tmp / "ck" / f"{out}.pt", progress=False)
+
+
+def _curve(tmp, out="m"):
+    return (tmp / out / "live/plots/metrics/val/mean_iu.tsv").read_text()
+
+
+def test_rerun_with_finished_checkpoint_keeps_weights_and_curves(setup):
+    params, tmp = setup
+    first = _train(params, tmp)
+    weights = torch.load(tmp / "m" / "model.pt", weights_only=False)["state_dict"]
+    curve = _curve(tmp)
+    assert curve.count("\n") == 3  # header + steps 2 and 4
+    assert _train(params, tmp) == first
+    again = torch.load(tmp / "m" / "model.pt", weights_only=False)["state_dict"]
+    assert all(torch.equal(weights[k], again[k]) for k in weights)
+    assert _curve(tmp) == curve
+
+
+def test_checkpoint_without_its_curves_trains_from_the_start(setup, capsys):
+    params, tmp = setup
+    _train(params, tmp, "n")
+    curve = _curve(tmp, "n")
+    import shutil
+
+    for gone in ("live/plots", "live"):  # curves lost (a stage killed early, or DVC cleared them)
+        shutil.rmtree(tmp / "n" / gone)
+        _train(params, tmp, "n")
+        assert "training from the start" in capsys.readouterr().out
+        assert _curve(tmp, "n") == curve
