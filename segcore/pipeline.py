@@ -78,6 +78,16 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+def code_digest() -> str:
+    """Digest of segcore's source: a checkpoint written by other code is never resumed."""
+    h = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")):
+        h.update(path.relative_to(package).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
 def initial_model(params: Params, name: str, backbone: Path, init: Path):
     """Build the experiment's net and seed it: from the backbone trunk, or from its trained parent."""
     exp = get_experiment(name)
@@ -112,7 +122,8 @@ def train_experiment(params: Params, name: str, data_root: Path, backbone: Path,
                      normalise_loss=recipe.normalise_loss, val_every=recipe.val_every,
                      checkpoint_every=recipe.checkpoint_every, seed=params.seed, only=exp.only)
     fingerprint = spec_fingerprint(spec, name, _file_digest(Path(init)), _file_digest(Path(backbone)),
-                                   json.dumps(asdict(params.twin)), params.data_source, str(params.width))
+                                   json.dumps(asdict(params.twin)), params.data_source, str(params.width),
+                                   code_digest())
     checkpoint = Path(checkpoint)
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     # Resume only when the checkpoint continues this very run and its curves are still there;

@@ -1,46 +1,81 @@
 """Net surgery: turn a classifier into an FCN trunk, and copy weights between nets by name.
 
-`convolutionalise` is the paper's core trick: fc6 / fc7 of the ImageNet classifier become 7x7 and
-1x1 convolutions with the same weights, so the net slides the classifier over larger images.
+`convolutionalise` is the paper's core trick: fc6 / fc7 of the ImageNet classifier become k x k and
+1x1 convolutions with the same weights (k = 7 for VGG16, 6 for AlexNet), so the net slides the
+classifier over larger images. One function serves every backbone; a small `SurgeryPlan` per
+architecture says which modules are copied and which fc layers become which kernels.
 `transplant` is how staged training starts FCN-16s from FCN-32s and FCN-8s from FCN-16s.
 """
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 import torch
 from torch import nn
 
+from segcore.models.alexnet import FC6_KERNEL as ALEXNET_FC6_KERNEL
+from segcore.models.alexnet import AlexNetClassifier
+from segcore.models.googlenet import GoogLeNetClassifier
 from segcore.models.vgg import FC6_KERNEL, VGG16Classifier, vgg16_conv_names
 
 
-def convolutionalise(classifier: VGG16Classifier) -> dict[str, torch.Tensor]:
-    """FCN trunk state dict (conv1_1 ... fc7) from a VGG16 classifier; fc8 is dropped.
+class SurgeryPlan(NamedTuple):
+    """How one architecture's classifier becomes an FCN trunk."""
 
-    fc6 (F, C5 * 7 * 7) -> (F, C5, 7, 7); fc7 (F, F) -> (F, F, 1, 1); biases and convs copied.
-    fc8 has no counterpart: the FCN's score_fr is new (zero init, its own class count).
-    Returned tensors are detached copies, not views of the classifier's parameters.
-    """
-    state: dict[str, torch.Tensor] = {}
-    for _, name in vgg16_conv_names():
-        conv = getattr(classifier, name)
-        state[f"{name}.weight"] = conv.weight.detach().clone()
-        state[f"{name}.bias"] = conv.bias.detach().clone()
-    c5 = classifier.conv5_3.out_channels
-    fc6, fc7 = classifier.fc6, classifier.fc7
-    if fc6.in_features != c5 * FC6_KERNEL * FC6_KERNEL:
+    copied: tuple[str, ...]  # modules whose whole state (weights, biases, BN buffers) is copied
+    fc_kernels: tuple[tuple[str, int], ...]  # fc layers that become k x k convs, in forward order
+
+
+def _plan(classifier: nn.Module) -> SurgeryPlan:
+    """The surgery plan for `classifier`'s architecture; unknown architectures raise ValueError."""
+    if isinstance(classifier, VGG16Classifier):
+        convs = tuple(name for _, name in vgg16_conv_names())
+        return SurgeryPlan(convs, (("fc6", FC6_KERNEL), ("fc7", 1)))
+    if isinstance(classifier, AlexNetClassifier):
+        convs = tuple(n for n in classifier.trunk_names if n.startswith("conv"))
+        return SurgeryPlan(convs, (("fc6", ALEXNET_FC6_KERNEL), ("fc7", 1)))
+    if isinstance(classifier, GoogLeNetClassifier):
+        # No fc6 / fc7: the trunk ends in inception5b, and its 1000-way fc has no FCN counterpart.
+        convs = tuple(n for n in classifier.trunk_names if not n.startswith("pool"))
+        return SurgeryPlan(convs, ())
+    raise ValueError(
+        f"no surgery plan for {type(classifier).__name__}; "
+        "allowed: VGG16Classifier, AlexNetClassifier, GoogLeNetClassifier"
+    )
+
+
+def _fc_as_conv(fc: nn.Linear, name: str, c_in: int, k: int) -> torch.Tensor:
+    """fc weight (F, c_in * k * k) -> conv weight (F, c_in, k, k)."""
+    if fc.in_features != c_in * k * k:
         raise ValueError(
-            f"fc6 has {fc6.in_features} inputs, expected conv5_3 channels x 7 x 7 = "
-            f"{c5 * FC6_KERNEL * FC6_KERNEL}"
+            f"{name} has {fc.in_features} inputs, expected {c_in} channels x {k} x {k} = "
+            f"{c_in * k * k}"
         )
-    # torchvision flattens pool5 as (C, H, W), so rows of fc6 reshape to (C5, 7, 7) directly.
-    state["fc6.weight"] = fc6.weight.detach().reshape(
-        fc6.out_features, c5, FC6_KERNEL, FC6_KERNEL
-    ).clone()
-    state["fc6.bias"] = fc6.bias.detach().clone()
-    state["fc7.weight"] = fc7.weight.detach().reshape(*fc7.weight.shape, 1, 1).clone()
-    state["fc7.bias"] = fc7.bias.detach().clone()
+    # torchvision flattens pool5 as (C, H, W), so rows of fc6 reshape to (C, k, k) directly.
+    return fc.weight.detach().reshape(fc.out_features, c_in, k, k).clone()
+
+
+def convolutionalise(classifier: nn.Module) -> dict[str, torch.Tensor]:
+    """FCN trunk state dict from an ImageNet classifier; its last (1000-way) layer is dropped.
+
+    VGG16: conv1_1 ... conv5_3 copied, fc6 (F, C5 * 7 * 7) -> (F, C5, 7, 7), fc7 -> (F, F, 1, 1).
+    AlexNet: conv1 ... conv5 copied, fc6 (F, C5 * 6 * 6) -> (F, C5, 6, 6), fc7 -> (F, F, 1, 1).
+    GoogLeNet: conv1 ... inception5b copied with their BN statistics (no fc layers to reshape).
+    The FCN's score_fr is new (zero init, its own class count). Returned tensors are detached
+    copies, not views of the classifier's parameters.
+    """
+    plan = _plan(classifier)
+    state: dict[str, torch.Tensor] = {}
+    for name in plan.copied:
+        for key, value in getattr(classifier, name).state_dict().items():
+            state[f"{name}.{key}"] = value.detach().clone()
+    c_in = getattr(classifier, plan.copied[-1]).out_channels if plan.fc_kernels else 0
+    for name, k in plan.fc_kernels:
+        fc = getattr(classifier, name)
+        state[f"{name}.weight"] = _fc_as_conv(fc, name, c_in, k)
+        state[f"{name}.bias"] = fc.bias.detach().clone()
+        c_in = fc.out_features
     return state
 
 

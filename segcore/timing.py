@@ -41,3 +41,16 @@ def time_forward(model: nn.Module, size: int, trials: int, warmup: int,
         times.append(1000 * (time.perf_counter() - start))
     return {"mean_ms": statistics.fmean(times), "std_ms": statistics.pstdev(times), "trials": trials,
             "warmup": warmup, "size": size, "dtype": str(dtype).removeprefix("torch."), **environment(device)}
+
+
+def time_variants(model: nn.Module, size: int, trials: int, warmup: int,
+                  device: torch.device | str = "cpu") -> dict[str, dict]:
+    """fp32 everywhere; on CUDA also channels_last with bf16 (or fp16 where bf16 is unsupported)."""
+    device = torch.device(device)
+    results = {"fp32": time_forward(model, size, trials, warmup, device)}
+    if device.type == "cuda":
+        half = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        fast = model.to(memory_format=torch.channels_last)
+        results[f"channels_last_{str(half).removeprefix('torch.')}"] = time_forward(
+            fast, size, trials, warmup, device, dtype=half)
+    return results

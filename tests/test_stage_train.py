@@ -60,3 +60,11 @@ def test_checkpoint_without_its_curves_trains_from_the_start(setup, capsys):
         _train(params, tmp, "n")
         assert "training from the start" in capsys.readouterr().out
         assert _curve(tmp, "n") == curve
+
+
+def test_checkpoint_written_by_other_code_is_not_resumed(setup, capsys, monkeypatch):
+    params, tmp = setup
+    _train(params, tmp, "c")
+    monkeypatch.setattr(pipeline, "code_digest", lambda: "other code")
+    _train(params, tmp, "c")
+    assert "belongs to other params or inputs; training from the start" in capsys.readouterr().out

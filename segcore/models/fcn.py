@@ -51,6 +51,32 @@ def bilinear_kernel(channels: int, k: int) -> torch.Tensor:
     return weight
 
 
+def score_layer(c_in: int, n_classes: int) -> nn.Conv2d:
+    """1x1 scoring conv, zero init: a fresh skip adds nothing, so a 16s net starts from its 32s
+    parent's coarse scores, and a fresh net predicts all zeros instead of random noise."""
+    layer = nn.Conv2d(c_in, n_classes, 1)
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+def bilinear_upsampling(n_classes: int, k: int, stride: int, learnable: bool = False) -> nn.ConvTranspose2d:
+    """Transposed conv without bias, bilinear weights; frozen unless `learnable` (reference: lr 0)."""
+    layer = nn.ConvTranspose2d(n_classes, n_classes, k, stride=stride, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(bilinear_kernel(n_classes, k))
+    layer.weight.requires_grad_(learnable)
+    return layer
+
+
+def crop_to(t: torch.Tensor, offset: int, like: torch.Tensor) -> torch.Tensor:
+    """t[..., off:off + H, off:off + W] with (H, W) of `like`; never silently comes out short."""
+    h, w = like.shape[-2:]
+    if t.shape[-2] < offset + h or t.shape[-1] < offset + w:
+        raise ValueError(f"cannot crop {tuple(t.shape[-2:])} at offset {offset} to {(h, w)}")
+    return t[..., offset : offset + h, offset : offset + w]
+
+
 def _square(value: int | tuple[int, ...], what: str, layer: nn.Module) -> int:
     """One int from a possibly-tuple conv attribute; FCN only uses square kernels."""
     if isinstance(value, int):
@@ -145,34 +171,18 @@ class FCN(nn.Module):
 
     def _build_head(self, n: int, variant: str, learn_upsampling: bool) -> None:
         """Score layers (zero init) and bilinear transposed convs (no bias)."""
-        self.score_fr = self._score_layer(self.fc7.out_channels, n)
+        self.score_fr = score_layer(self.fc7.out_channels, n)
         if variant == "32s":
-            self.upscore = self._upsample(n, 64, 32, learnable=False)
+            self.upscore = bilinear_upsampling(n, 64, 32, learnable=False)
             return
-        self.upscore2 = self._upsample(n, 4, 2, learnable=learn_upsampling)
-        self.score_pool4 = self._score_layer(self._pool_channels["pool4"], n)
+        self.upscore2 = bilinear_upsampling(n, 4, 2, learnable=learn_upsampling)
+        self.score_pool4 = score_layer(self._pool_channels["pool4"], n)
         if variant == "16s":
-            self.upscore16 = self._upsample(n, 32, 16, learnable=False)
+            self.upscore16 = bilinear_upsampling(n, 32, 16, learnable=False)
             return
-        self.upscore_pool4 = self._upsample(n, 4, 2, learnable=learn_upsampling)
-        self.score_pool3 = self._score_layer(self._pool_channels["pool3"], n)
-        self.upscore8 = self._upsample(n, 16, 8, learnable=False)
-
-    @staticmethod
-    def _score_layer(c_in: int, n: int) -> nn.Conv2d:
-        # Zero init: a fresh skip adds nothing, so a 16s net starts from its 32s parent's output.
-        layer = nn.Conv2d(c_in, n, 1)
-        nn.init.zeros_(layer.weight)
-        nn.init.zeros_(layer.bias)
-        return layer
-
-    @staticmethod
-    def _upsample(n: int, k: int, s: int, learnable: bool) -> nn.ConvTranspose2d:
-        layer = nn.ConvTranspose2d(n, n, k, stride=s, bias=False)
-        with torch.no_grad():
-            layer.weight.copy_(bilinear_kernel(n, k))
-        layer.weight.requires_grad_(learnable)
-        return layer
+        self.upscore_pool4 = bilinear_upsampling(n, 4, 2, learnable=learn_upsampling)
+        self.score_pool3 = score_layer(self._pool_channels["pool3"], n)
+        self.upscore8 = bilinear_upsampling(n, 16, 8, learnable=False)
 
     def _chain(self, *names: str) -> list[nn.Module]:
         """Trunk layers up to and including names[0], then the named head layers."""
@@ -218,25 +228,17 @@ class FCN(nn.Module):
         score = self.score_fr(taps["fc7"])
         off = self.crop_offsets
         if self.variant == "32s":
-            return _crop(self.upscore(score), off["score"], x)
+            return crop_to(self.upscore(score), off["score"], x)
         pool4, pool3 = taps["pool4"], taps["pool3"]
         if self.variant == "8s-atonce":
             pool4, pool3 = pool4 * ATONCE_POOL4_SCALE, pool3 * ATONCE_POOL3_SCALE
         up = self.upscore2(score)
-        fuse_pool4 = up + _crop(self.score_pool4(pool4), off["score_pool4c"], up)
+        fuse_pool4 = up + crop_to(self.score_pool4(pool4), off["score_pool4c"], up)
         if self.variant == "16s":
-            return _crop(self.upscore16(fuse_pool4), off["score"], x)
+            return crop_to(self.upscore16(fuse_pool4), off["score"], x)
         up = self.upscore_pool4(fuse_pool4)
-        fuse_pool3 = up + _crop(self.score_pool3(pool3), off["score_pool3c"], up)
-        return _crop(self.upscore8(fuse_pool3), off["score"], x)
-
-
-def _crop(t: torch.Tensor, offset: int, like: torch.Tensor) -> torch.Tensor:
-    """t[..., off:off + H, off:off + W] with (H, W) of `like`; never silently comes out short."""
-    h, w = like.shape[-2:]
-    if t.shape[-2] < offset + h or t.shape[-1] < offset + w:
-        raise ValueError(f"cannot crop {tuple(t.shape[-2:])} at offset {offset} to {(h, w)}")
-    return t[..., offset : offset + h, offset : offset + w]
+        fuse_pool3 = up + crop_to(self.score_pool3(pool3), off["score_pool3c"], up)
+        return crop_to(self.upscore8(fuse_pool3), off["score"], x)
 
 
 def crop_offsets(variant: str) -> dict[str, int]:

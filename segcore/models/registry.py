@@ -11,7 +11,9 @@ from typing import Callable
 
 from torch import nn
 
+from segcore.models.alexnet import FCNAlexNet
 from segcore.models.fcn import FCN
+from segcore.models.googlenet import FCNGoogLeNet
 
 
 def fcn32s(
@@ -42,11 +44,37 @@ def fcn8s_atonce(
     return FCN(n_classes, "8s-atonce", width, learn_upsampling, in_channels)
 
 
+def _single_upsampling_only(name: str, learn_upsampling: bool) -> None:
+    # The only upsampling of a single-stage net is the final one, which the paper keeps fixed.
+    if learn_upsampling:
+        raise ValueError(
+            f"{name} has only its final, fixed upsampling: learn_upsampling must be False, got True"
+        )
+
+
+def fcn_alexnet(
+    *, n_classes: int, width: float = 1.0, learn_upsampling: bool = False, in_channels: int = 3
+) -> FCNAlexNet:
+    """FCN-AlexNet (Table 1): torchvision AlexNet trunk, fc6 6x6, score_fr upsampled 32x."""
+    _single_upsampling_only("fcn-alexnet", learn_upsampling)
+    return FCNAlexNet(n_classes, width, in_channels)
+
+
+def fcn_googlenet(
+    *, n_classes: int, width: float = 1.0, learn_upsampling: bool = False, in_channels: int = 3
+) -> FCNGoogLeNet:
+    """FCN-GoogLeNet (Table 1): torchvision GoogLeNet trunk to inception5b, upsampled 32x."""
+    _single_upsampling_only("fcn-googlenet", learn_upsampling)
+    return FCNGoogLeNet(n_classes, width, in_channels)
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "fcn32s": fcn32s,
     "fcn16s": fcn16s,
     "fcn8s": fcn8s,
     "fcn8s-atonce": fcn8s_atonce,
+    "fcn-alexnet": fcn_alexnet,
+    "fcn-googlenet": fcn_googlenet,
 }
 
 # Staged training: each model starts from its trained parent (weights copied by name).

@@ -144,24 +144,11 @@ def load_torchvision_vgg16(
 
     Rejects state dicts with missing or extra keys (vgg16_bn, vgg19, ...) by naming the first one.
     """
-    mapping = torchvision_key_map()
-    extra = sorted(set(state_dict) - set(mapping))
-    missing = sorted(set(mapping) - set(state_dict))
-    if extra or missing:
-        raise ValueError(
-            "not a torchvision vgg16 state dict: "
-            f"unexpected keys {extra[:3]}, missing keys {missing[:3]} (vgg16 without BN expected)"
-        )
+    from segcore.models.common import load_mapped  # local: common imports fcn, which imports vgg
+
+    if "classifier.6.weight" not in state_dict:
+        raise ValueError("not a torchvision vgg16 state dict: no classifier.6.weight (fc8)")
     n_classes = state_dict["classifier.6.weight"].shape[0]
     with torch.device("meta"):  # skip initialising 138M weights that are overwritten below
         model = VGG16Classifier(n_classes=n_classes, width=1.0, dropout=dropout)
-    own = model.state_dict()
-    for tv_key, key in mapping.items():
-        if state_dict[tv_key].shape != own[key].shape:
-            raise ValueError(
-                f"{tv_key} has shape {tuple(state_dict[tv_key].shape)}, "
-                f"expected {tuple(own[key].shape)} for {key}"
-            )
-    weights = {key: state_dict[tv_key].detach().clone() for tv_key, key in mapping.items()}
-    model.load_state_dict(weights, assign=True)  # assign: meta parameters take these tensors
-    return model
+    return load_mapped(model, state_dict, torchvision_key_map(), "torchvision vgg16 (without BN)")
