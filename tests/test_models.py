@@ -30,13 +30,7 @@ SIZES = [(1, 1), (17, 500), (31, 257), (32, 256), (33, 255), (63, 127), (64, 100
          (127, 63), (255, 33), (256, 32), (257, 31), (500, 17)]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny convs run fastest on one thread; OpenMP spin-waits badly on a shared 2-core box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _perturb(model: nn.Module, seed: int) -> None:

@@ -30,13 +30,7 @@ TINY = 0.0625
 FCN_CLASSES = (FCNAlexNet, FCNGoogLeNet)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny convs run fastest on one thread; OpenMP spin-waits badly on a shared 2-core box."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _randomise(model: nn.Module, seed: int) -> None:
