@@ -1,28 +1,68 @@
-"""The backbone record: a convolutionalised VGG16 trunk plus the preprocessing its weights expect.
+"""The backbone record: a convolutionalised ImageNet-style classifier plus the preprocessing it expects.
 
-Paper profile: torchvision's ImageNet VGG16 (downloaded into the torch cache, hash-checked).
-Smoke profile: the scaled VGG16 classifier, fc6/fc7/fc8 included, pretrained on a synthetic
-classification task (single twin objects, 20 classes) as a stand-in for ImageNet. Both go through
-the same fc -> conv surgery (segcore.surgery.convolutionalise).
+One record per classifier architecture of the paper's Table 1 (VGG16, AlexNet, GoogLeNet):
+- paper profile: torchvision's ImageNet weights (downloaded into the torch cache, hash-checked);
+- smoke profile: the scaled classifier pretrained on a synthetic classification task (single twin
+  objects, 20 classes) as a stand-in for ImageNet.
+Both go through the same surgery (segcore.surgery.convolutionalise), and the record carries the
+input preprocessing its weights were trained with, so training never hard-codes it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Mapping
 
 import numpy as np
 import torch
+from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
 from segcore import atomic
 from segcore.data.twin_voc import render_object_image
-from segcore.models.vgg import VGG16Classifier
+from segcore.models.alexnet import AlexNetClassifier, load_torchvision_alexnet
+from segcore.models.googlenet import (TORCHVISION_GOOGLENET_NORMALISATION, GoogLeNetClassifier,
+                                      load_torchvision_googlenet)
+from segcore.models.vgg import VGG16Classifier, load_torchvision_vgg16
 from segcore.params import PretrainSmoke
 from segcore.preprocess import TORCHVISION_IMAGENET, Preprocess, fit_preprocess
 from segcore.surgery import convolutionalise
 
 N_OBJECT_CLASSES = 20  # the VOC object classes; background is not a classification target
+
+
+@dataclass(frozen=True)
+class BackboneArch:
+    """What it takes to make one architecture's backbone record."""
+
+    classifier: Callable[..., nn.Module]                            # (n_classes=, width=) -> classifier
+    load_torchvision: Callable[[Mapping[str, torch.Tensor]], nn.Module]  # full-width ImageNet classifier
+    weights_enum: str                                               # torchvision.models.<enum>
+    imagenet_preprocess: Preprocess                                 # what those weights expect
+    min_image_size: int                                             # smallest classifier input
+
+
+# torchvision's GoogLeNet weights are meant for transform_input=True: RGB in [0, 1], mean 0.5, std 0.5.
+TORCHVISION_GOOGLENET = Preprocess("RGB", 1 / 255, TORCHVISION_GOOGLENET_NORMALISATION["mean"],
+                                   TORCHVISION_GOOGLENET_NORMALISATION["std"])
+
+ARCHS: dict[str, BackboneArch] = {
+    "vgg16": BackboneArch(VGG16Classifier, load_torchvision_vgg16, "VGG16_Weights", TORCHVISION_IMAGENET, 32),
+    "alexnet": BackboneArch(AlexNetClassifier, load_torchvision_alexnet, "AlexNet_Weights",
+                            TORCHVISION_IMAGENET, 63),
+    "googlenet": BackboneArch(GoogLeNetClassifier, load_torchvision_googlenet, "GoogLeNet_Weights",
+                              TORCHVISION_GOOGLENET, 15),
+}
+
+
+def get_arch(name: str) -> BackboneArch:
+    """The backbone architecture called ``name``; the error lists the known ones."""
+    try:
+        return ARCHS[name]
+    except KeyError:
+        raise ValueError(f"unknown backbone {name!r}; allowed: {', '.join(ARCHS)}") from None
 
 
 def _batch(rng: np.random.Generator, size: int, n: int) -> tuple[list[np.ndarray], np.ndarray]:
@@ -31,13 +71,21 @@ def _batch(rng: np.random.Generator, size: int, n: int) -> tuple[list[np.ndarray
     return [render_object_image(int(c) + 1, size, rng) for c in labels], labels
 
 
-def pretrain_smoke(width: float, spec: PretrainSmoke, seed: int, progress: bool = True) -> dict:
-    """Train the scaled classifier on synthetic objects; returns the backbone record."""
+def pretrain_smoke(arch: str, width: float, spec: PretrainSmoke, seed: int, progress: bool = True) -> dict:
+    """Train the scaled ``arch`` classifier on synthetic objects; returns the backbone record.
+
+    Every architecture sees the same images in the same order (same seed), so differences between
+    the three Table 1 backbones come from the architectures, not from their data.
+    """
+    minimum = get_arch(arch).min_image_size
+    if spec.image_size < minimum:
+        raise ValueError(f"backbone.smoke.image_size = {spec.image_size} is too small for {arch}: "
+                         f"it needs >= {minimum}")
     torch.manual_seed(seed)
     rng = np.random.Generator(np.random.PCG64(seed))
     fit_images, _ = _batch(rng, spec.image_size, 64)
     pre = fit_preprocess(fit_images)
-    net = VGG16Classifier(n_classes=N_OBJECT_CLASSES, width=width)
+    net = get_arch(arch).classifier(n_classes=N_OBJECT_CLASSES, width=width)
     if spec.optimizer == "adam":
         opt = torch.optim.Adam(net.parameters(), lr=spec.lr, weight_decay=spec.weight_decay)
     else:
@@ -45,24 +93,26 @@ def pretrain_smoke(width: float, spec: PretrainSmoke, seed: int, progress: bool 
                               weight_decay=spec.weight_decay)
     net.train()
     # disable=None: a bar on a terminal, nothing in a captured log
-    bar = tqdm(range(spec.iterations), desc="pretrain", disable=None if progress else True,
+    bar = tqdm(range(spec.iterations), desc=f"pretrain {arch}", disable=None if progress else True,
                dynamic_ncols=True)
     for _ in bar:
         images, labels = _batch(rng, spec.image_size, spec.batch_size)
         x = torch.stack([pre(im) for im in images])  # (B, 3, S, S)
         loss = F.cross_entropy(net(x), torch.from_numpy(labels))
         if not torch.isfinite(loss):
-            raise RuntimeError(f"pretraining loss is {loss.item()}: lower backbone.smoke.lr (now {spec.lr:g})")
+            raise RuntimeError(f"{arch} pretraining loss is {loss.item()}: lower backbone.smoke.lr "
+                               f"(now {spec.lr:g})")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         bar.set_postfix(loss=f"{loss.item():.3f}")
     accuracy = _held_out_accuracy(net, pre, spec.image_size, seed)
-    return _record(net, pre, width, "synthetic twin-object classification", {"held_out_accuracy": accuracy})
+    return _record(arch, net, pre, width, "synthetic twin-object classification",
+                   {"held_out_accuracy": accuracy})
 
 
 @torch.inference_mode()
-def _held_out_accuracy(net: VGG16Classifier, pre: Preprocess, size: int, seed: int) -> float:
+def _held_out_accuracy(net: nn.Module, pre: Preprocess, size: int, seed: int) -> float:
     """Top-1 accuracy on 200 fresh objects (chance: 1/20), drawn from a generator the training never used."""
     rng = np.random.Generator(np.random.PCG64(seed + 10_000))
     images, labels = _batch(rng, size, 200)
@@ -71,19 +121,18 @@ def _held_out_accuracy(net: VGG16Classifier, pre: Preprocess, size: int, seed: i
     return float((logits.argmax(1).numpy() == labels).mean())
 
 
-def imagenet_vgg16(weights: str, progress: bool = True) -> dict:
-    """torchvision's ImageNet VGG16 (hash-checked download to the torch cache) as a backbone record."""
+def imagenet(arch: str, weights: str, progress: bool = True) -> dict:
+    """torchvision's ImageNet ``arch`` (hash-checked download to the torch cache) as a backbone record."""
     import torchvision
 
-    enum = torchvision.models.VGG16_Weights[weights]
-    state = enum.get_state_dict(progress=progress, check_hash=True)
-    net = VGG16Classifier(n_classes=1000, width=1.0)
-    net.load_torchvision_vgg16(state)
-    return _record(net, TORCHVISION_IMAGENET, 1.0, f"torchvision VGG16_Weights.{weights}", {})
+    spec = get_arch(arch)
+    enum = getattr(torchvision.models, spec.weights_enum)[weights]
+    net = spec.load_torchvision(enum.get_state_dict(progress=progress, check_hash=True))
+    return _record(arch, net, spec.imagenet_preprocess, 1.0, f"torchvision {spec.weights_enum}.{weights}", {})
 
 
-def _record(net: VGG16Classifier, pre: Preprocess, width: float, source: str, extra: dict) -> dict:
-    return {"trunk": convolutionalise(net), "preprocess": pre.to_dict(), "width": width,
+def _record(arch: str, net: nn.Module, pre: Preprocess, width: float, source: str, extra: dict) -> dict:
+    return {"arch": arch, "trunk": convolutionalise(net), "preprocess": pre.to_dict(), "width": width,
             "source": source, **extra}
 
 
@@ -92,13 +141,15 @@ def save_record(record: dict, path: Path) -> None:
     atomic.torch_save(record, path)
 
 
-def load_record(path: Path) -> dict:
-    """Read a backbone record; the error names the file and what is missing."""
+def load_record(path: Path, arch: str | None = None) -> dict:
+    """Read a backbone record (of architecture ``arch`` when given); errors name the file and the problem."""
     try:
         record = torch.load(path, map_location="cpu", weights_only=False)
     except (OSError, RuntimeError, EOFError) as err:
         raise ValueError(f"cannot read backbone record {path}: {err}") from None
-    missing = {"trunk", "preprocess", "width", "source"} - set(record if isinstance(record, dict) else {})
+    missing = {"arch", "trunk", "preprocess", "width", "source"} - set(record if isinstance(record, dict) else {})
     if missing:
-        raise ValueError(f"{path} is not a backbone record: missing {sorted(missing)}")
+        raise ValueError(f"{path} is not a backbone record: missing {sorted(missing)}; rerun the backbone stage")
+    if arch is not None and record["arch"] != arch:
+        raise ValueError(f"{path} holds the {record['arch']} backbone, expected {arch}: check --backbone")
     return record

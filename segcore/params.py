@@ -72,6 +72,15 @@ class Backbone:
 
 
 @dataclass(frozen=True)
+class NetLrScale:
+    """Learning rate of each backbone's FCN relative to ``lr`` (paper Sec. 4.3: 1e-3, 1e-4, 5e-5)."""
+
+    vgg16: float = field(gt=0.0)
+    alexnet: float = field(gt=0.0)
+    googlenet: float = field(gt=0.0)
+
+
+@dataclass(frozen=True)
 class TrainScale:
     """One scale's training recipe (paper Sec. 4.3 and the reference solvers)."""
 
@@ -84,6 +93,8 @@ class TrainScale:
     batch_size: int = field(ge=1)
     iterations: int = field(ge=1)
     skip_iterations: int = field(ge=1)
+    table1_iterations: int = field(ge=1, doc="Table 1 nets: VOC2011 train only, one fixed lr")
+    net_lr_scale: NetLrScale
     normalise_loss: bool
     val_every: int = field(ge=1)
     checkpoint_every: int = field(ge=1)
@@ -146,14 +157,20 @@ class Params:
     def recipe(self) -> TrainScale:
         return getattr(self.train, self.scale_name)
 
-    def base_lr(self, stage: int) -> float:
-        """Learning rate of a training stage: 0 = FCN-32s, 1 = FCN-16s, 2 = FCN-8s.
+    def base_lr(self, stage: int, backbone: str = "vgg16") -> float:
+        """Learning rate of a training stage (0 = FCN-32s, 1 = FCN-16s, 2 = FCN-8s) of an FCN on ``backbone``.
 
         The top-level ``lr`` is the paper's FCN-VGG16 rate; a scale multiplies it by its
-        ``lr_multiplier`` (1 in the paper profile) and each skip stage divides it by
-        ``1 / stage_lr_factor`` (100 in the paper).
+        ``lr_multiplier`` (1 in the paper profile) and by the backbone's ``net_lr_scale`` (paper:
+        AlexNet x10, GoogLeNet x0.5), and each skip stage divides it by ``1 / stage_lr_factor``
+        (100 in the paper).
         """
-        return self.lr * self.recipe.lr_multiplier * self.recipe.stage_lr_factor ** stage
+        recipe = self.recipe
+        try:
+            net_scale = getattr(recipe.net_lr_scale, backbone)
+        except AttributeError:
+            raise ValueError(f"no learning-rate scale for backbone {backbone!r}") from None
+        return self.lr * recipe.lr_multiplier * net_scale * recipe.stage_lr_factor ** stage
 
     def provenance(self) -> dict[str, str]:
         """The facts every metrics file and report header carries."""

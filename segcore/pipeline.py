@@ -17,7 +17,8 @@ from segcore import backbone as backbone_mod
 from segcore.data import voc
 from segcore.device import environment
 from segcore.evaluate import accumulate, predict, write_submission
-from segcore.experiments import get_experiment
+from segcore.download import file_digest
+from segcore.experiments import Experiment, get_experiment
 from segcore.metrics import per_class_iu, scores
 from segcore.modelfile import load_model, read_model_record, save_model
 from segcore.models.registry import build_model
@@ -55,12 +56,13 @@ def download_voc(params: Params, out: Path, archives: Path, progress: bool = Tru
     voc.check_seg11valid_count(ids, real=check_count)
 
 
-def make_backbone(params: Params, out: Path, progress: bool = True) -> dict:
-    """Pretrained VGG16 -> fc/conv surgery -> backbone record at ``out``; returns its summary."""
+def make_backbone(params: Params, arch: str, out: Path, progress: bool = True) -> dict:
+    """Pretrained ``arch`` classifier -> fc/conv surgery -> backbone record at ``out``; returns its summary."""
+    backbone_mod.get_arch(arch)  # an unknown name fails before any download or training
     if params.scale_name == "paper":
-        record = backbone_mod.imagenet_vgg16(params.backbone.paper.weights, progress)
+        record = backbone_mod.imagenet(arch, params.backbone.paper.weights, progress)
     else:
-        record = backbone_mod.pretrain_smoke(params.width, params.backbone.smoke, params.seed, progress)
+        record = backbone_mod.pretrain_smoke(arch, params.width, params.backbone.smoke, params.seed, progress)
     backbone_mod.save_record(record, Path(out))
     return {k: v for k, v in record.items() if k != "trunk"}
 
@@ -68,14 +70,6 @@ def make_backbone(params: Params, out: Path, progress: bool = True) -> dict:
 def _datasets(data_root: Path, experiment, pre: Preprocess):
     make = lambda split: voc.SegmentationDataset(voc.split_samples(data_root, split), transform=pre)  # noqa: E731
     return make(experiment.train_split), make(experiment.val_split)
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def code_digest() -> str:
@@ -94,7 +88,7 @@ def initial_model(params: Params, name: str, backbone: Path, init: Path):
     model = build_model(exp.arch, n_classes=N_VOC_CLASSES, width=params.width,
                         learn_upsampling=params.net.learn_upsampling)
     if exp.init == "backbone":
-        record = backbone_mod.load_record(Path(init))
+        record = backbone_mod.load_record(Path(init), exp.backbone)
         if record["width"] != params.width:
             raise ValueError(f"backbone {init} has width {record['width']} but net width is {params.width}; "
                              f"rerun the backbone stage")
@@ -107,21 +101,26 @@ def initial_model(params: Params, name: str, backbone: Path, init: Path):
     return exp, model
 
 
+def train_spec(params: Params, exp: Experiment) -> TrainSpec:
+    """The optimisation of ``exp`` under the params' recipe: learning rate, schedule, batching."""
+    r = params.recipe
+    return TrainSpec(lr=params.base_lr(exp.stage, exp.backbone), optimizer=r.optimizer, momentum=r.momentum,
+                     weight_decay=r.weight_decay, bias_lr_mult=r.bias_lr_mult, batch_size=r.batch_size,
+                     iterations=exp.iterations(r), normalise_loss=r.normalise_loss, val_every=r.val_every,
+                     checkpoint_every=r.checkpoint_every, seed=params.seed, only=exp.only)
+
+
 def train_experiment(params: Params, name: str, data_root: Path, backbone: Path, init: Path,
                      out_dir: Path, checkpoint: Path, device: str = "cpu", progress: bool = True) -> dict:
     """Train one experiment of segcore.experiments; writes model.pt and dvclive logs under out_dir."""
     from dvclive import Live
 
     exp, model = initial_model(params, name, backbone, init)
-    pre = Preprocess.from_dict(backbone_mod.load_record(Path(backbone))["preprocess"])
+    pre = Preprocess.from_dict(backbone_mod.load_record(Path(backbone), exp.backbone)["preprocess"])
     train_set, val_set = _datasets(Path(data_root), exp, pre)
-    recipe = params.recipe
-    spec = TrainSpec(lr=params.base_lr(exp.stage), momentum=recipe.momentum, optimizer=recipe.optimizer, weight_decay=recipe.weight_decay,
-                     bias_lr_mult=recipe.bias_lr_mult, batch_size=recipe.batch_size,
-                     iterations=recipe.iterations if exp.stage == 0 else recipe.skip_iterations,
-                     normalise_loss=recipe.normalise_loss, val_every=recipe.val_every,
-                     checkpoint_every=recipe.checkpoint_every, seed=params.seed, only=exp.only)
-    fingerprint = spec_fingerprint(spec, name, _file_digest(Path(init)), _file_digest(Path(backbone)),
+    spec = train_spec(params, exp)
+    fingerprint = spec_fingerprint(spec, name, file_digest(Path(init), "sha256"),
+                                   file_digest(Path(backbone), "sha256"),
                                    json.dumps(asdict(params.twin)), params.data_source, str(params.width),
                                    code_digest())
     checkpoint = Path(checkpoint)
@@ -190,3 +189,27 @@ def _score_test(model, pre, data_root, split, eval_dir, device, per_class) -> di
 
 
 
+
+
+# FCN-8s for Table 3; the three nets of Table 1 (FCN-VGG16 is fcn32s).
+TIMED_MODELS = ("fcn8s", "fcn-alexnet", "fcn32s", "fcn-googlenet")
+
+
+def time_paper_nets(params: Params, out: Path, device: str = "cpu") -> dict:
+    """Forward times of the full-size nets (whatever the profile) on ``device``, into ``out`` (JSON).
+
+    The paper profile runs ``timing.paper_trials`` trials (the paper's 20); the smoke profile, on a
+    laptop CPU, the fewer ``timing.smoke_trials``. The count is in the result, and the tables print it.
+    """
+    import torch
+
+    from segcore.timing import time_models
+
+    t = params.timing
+    trials = t.paper_trials if params.profile == "paper" else t.smoke_trials
+    torch.manual_seed(params.seed)
+    # Always the full-size nets: timings describe the paper's architectures, whatever the scale.
+    build = lambda name: build_model(name, n_classes=N_VOC_CLASSES, width=1.0)  # noqa: E731
+    result = time_models(build, TIMED_MODELS, t.size, trials, t.warmup, device)
+    atomic.write_json(Path(out), result)
+    return result

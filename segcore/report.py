@@ -23,10 +23,15 @@ SMOKE_WARNING = (
 
 
 def _fmt(value: float | None, unit: str = "") -> str:
+    """A cell in the column's unit: percent (one decimal), ms, count (integer) or M (millions)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if unit == "ms":
         return f"{value / 1000:.1f} s" if value >= 10_000 else f"{value:.0f} ms"
+    if unit == "count":
+        return f"{value:.0f}"
+    if unit == "M":  # a published round "57M" stays "57M"; a measured count gets a decimal
+        return f"{value / 1e6:.0f}M" if value % 1e6 == 0 else f"{value / 1e6:.1f}M"
     return f"{value:.1f}"
 
 
@@ -34,7 +39,11 @@ def _diff(ours: float | None, paper: float | None, unit: str = "") -> str:
     if ours is None or paper is None or math.isnan(ours):
         return ""
     d = ours - paper
-    return f"{d:+.0f} ms" if unit == "ms" else f"{d:+.1f}"
+    if unit in ("ms", "count"):
+        return f"{d:+.0f}" + (" ms" if unit == "ms" else "")
+    if unit == "M":
+        return f"{d / 1e6:+.1f}M"
+    return f"{d:+.1f}"
 
 
 def provenance_block(info: dict[str, str]) -> str:
@@ -72,8 +81,8 @@ def table_rows(table: PaperTable, ours: dict[str, dict[str, float | None]],
 
 def render(table: PaperTable, ours: dict[str, dict[str, float | None]], info: dict[str, str], *,
            smoke: bool, notes: list[str] = (), figures: list[tuple[str, str]] = (),
-           extra: list[tuple[str, dict[str, float | None]]] = ()) -> str:
-    """The whole Markdown page for one table."""
+           extra: list[tuple[str, dict[str, float | None]]] = (), sections: list[str] = ()) -> str:
+    """The whole Markdown page for one table; ``sections`` are Markdown blocks placed after the notes."""
     headers = ["model"]
     for heading in table.columns.values():
         headers += [f"{heading} (paper)", f"{heading} (ours)", "diff."]
@@ -86,6 +95,8 @@ def render(table: PaperTable, ours: dict[str, dict[str, float | None]], info: di
     parts += ["Values in percent unless a unit is given. *diff.* = ours - paper.", ""]
     for note in (*table.notes, *notes):
         parts += [f"- {note}"]
+    for section in sections:
+        parts += ["", section.rstrip()]
     parts += ["", "## Provenance", "", provenance_block(info), ""]
     for caption, path in figures:
         parts += [f"![{caption}]({path})", "", f"*{caption}*", ""]

@@ -1,4 +1,4 @@
-"""Assemble the report pages (Tables 2 and 3, Figure 4, training curves) from stage outputs."""
+"""Assemble the report pages (Tables 1, 2 and 3, Figure 4, training curves) from stage outputs."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import subprocess
 from pathlib import Path
 
 from segcore import figures, paper, report
+from segcore.backbone import ARCHS, load_record
 from segcore.data import voc
 from segcore.experiments import EXPERIMENTS
 from segcore.params import Params
+from segcore.table1 import TABLE1_EXPERIMENTS, build_table1
 
 FIGURE_MODELS = ("fcn32s", "fcn16s", "fcn8s")
 
@@ -34,17 +36,15 @@ def _read_json(path: Path) -> dict:
         raise ValueError(f"cannot read metrics file {path}: {err}") from None
 
 
-def provenance(params: Params, metrics: dict, backbone: dict, data_desc: str) -> dict[str, str]:
+def provenance(params: Params, metrics: dict, backbone: str, data_desc: str, schedule: str) -> dict[str, str]:
     """The header every table carries: which profile, data, device, code and date produced it."""
-    scale = params.scale_name
     recipe = params.recipe
     return {
         "profile": params.profile,
         "data": data_desc,
-        "scale": (f"{scale}: VGG16 width x{params.width:g}, {recipe.iterations} steps (32s) / "
-                  f"{recipe.skip_iterations} (16s, 8s) of {recipe.batch_size} images, base lr {params.lr:g} "
-                  f"x {recipe.lr_multiplier:g}"),
-        "backbone": str(backbone.get("source", "?")),
+        "scale": (f"{params.scale_name}: width x{params.width:g}, {schedule} of {recipe.batch_size} images, "
+                  f"{recipe.optimizer}, base lr {params.lr:g} x {recipe.lr_multiplier:g}"),
+        "backbone": backbone,
         "device (training and evaluation)": metrics.get("device", "?"),
         "torch": metrics.get("torch", "?"),
         "code": code_version(),
@@ -52,23 +52,37 @@ def provenance(params: Params, metrics: dict, backbone: dict, data_desc: str) ->
     }
 
 
-def data_description(params: Params, val_images: int) -> str:
+def data_description(params: Params, train_split: str, val_split: str, val_images: int) -> str:
     if params.data_source == "twin":
-        return (f"synthetic VOC + SBD twin (segcore.data.twin_voc, seed {params.twin.voc.seed}, "
-                f"{params.twin.voc.n_sbd_train} SBD train ids, {val_images} seg11valid images)")
-    return f"PASCAL VOC2011/2012 + SBD, md5-verified downloads ({val_images} seg11valid images)"
+        return (f"synthetic VOC + SBD twin (segcore.data.twin_voc, seed {params.twin.voc.seed}); trained on "
+                f"{train_split}, {val_images} {val_split} images")
+    return (f"PASCAL VOC2011/2012 + SBD, md5-verified downloads; trained on {train_split}, "
+            f"{val_images} {val_split} images")
+
+
+def backbone_sources(models_dir: Path, archs: tuple[str, ...]) -> str:
+    """'vgg16: <source>; alexnet: ...' from the backbone records the nets started from."""
+    sources = {a: load_record(Path(models_dir) / "backbone" / f"{a}.pt", a)["source"] for a in archs}
+    if len(set(sources.values())) == 1:
+        return f"{', '.join(archs)}: {sources[archs[0]]}"
+    return "; ".join(f"{a}: {source}" for a, source in sources.items())
 
 
 def build_reports(params: Params, data_root: Path, metrics_dir: Path, eval_dir: Path, models_dir: Path,
-                  backbone: dict, out: Path) -> list[Path]:
-    """Write reports/table2.md, table3.md, figure4.png and curves.png; returns the paths."""
+                  out: Path) -> list[Path]:
+    """Write reports/table1.md, table2.md, table3.md, figure4.png and curves.png; returns the paths."""
     names = [row.experiment for row in paper.TABLE2.rows if row.experiment]
     metrics = {name: _read_json(Path(metrics_dir) / f"{name}.json") for name in names}
-    timing = _read_json(Path(metrics_dir) / "timing.json")["fcn8s"]
+    all_timing = _read_json(Path(metrics_dir) / "timing.json")
+    timing = all_timing["fcn8s"]
     first = metrics["fcn8s"]
-    info = provenance(params, first, backbone, data_description(params, first["seg11valid"]["images"]))
+    r = params.recipe
+    info = provenance(params, first, backbone_sources(models_dir, ("vgg16",)),
+                      data_description(params, "sbd_train", "seg11valid", first["seg11valid"]["images"]),
+                      f"{r.iterations} steps (32s) / {r.skip_iterations} (16s, 8s)")
     smoke = params.profile == "smoke" or params.data_source == "twin" or params.scale_name == "smoke"
     out = Path(out)
+    table1 = _table1(params, metrics_dir, models_dir, all_timing, smoke, out / "table1.md")
     figures.training_curves(
         {EXPERIMENTS[n].label: (Path(models_dir) / n / "live/plots/metrics/train/loss.tsv",
                                 Path(models_dir) / n / "live/plots/metrics/val/mean_iu.tsv") for n in names},
@@ -84,7 +98,17 @@ def build_reports(params: Params, data_root: Path, metrics_dir: Path, eval_dir: 
     paths = [out / "table2.md", out / "table3.md"]
     for path, page in zip(paths, (page2, page3)):
         report.write_text_atomic(path, page)
-    return paths + [out / "figure4.png", out / "curves.png"]
+    return [table1, *paths, out / "figure4.png", out / "curves.png"]
+
+
+def _table1(params: Params, metrics_dir: Path, models_dir: Path, timing: dict, smoke: bool, out: Path) -> Path:
+    metrics = {n: _read_json(Path(metrics_dir) / f"{n}.json") for n in TABLE1_EXPERIMENTS}
+    first = EXPERIMENTS[TABLE1_EXPERIMENTS[0]]
+    info = provenance(params, metrics[first.name], backbone_sources(models_dir, tuple(ARCHS)),
+                      data_description(params, first.train_split, first.val_split,
+                                       metrics[first.name][first.val_split]["images"]),
+                      f"{params.recipe.table1_iterations} steps")
+    return build_table1(params, metrics, timing, info, smoke, out)
 
 
 def _table2_notes(params: Params) -> list[str]:

@@ -1,4 +1,4 @@
-"""Stage backbone: pretrained VGG16 classifier -> fc6/fc7 convolutionalised -> backbone record."""
+"""Stage backbone@<arch>: pretrained classifier -> fc layers convolutionalised -> backbone record."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from segcore.pipeline import make_backbone
 
 def main(argv=None) -> None:
     p = cli.parser(__doc__)
+    p.add_argument("arch", help="vgg16, alexnet or googlenet (segcore.backbone.ARCHS)")
     p.add_argument("--out", type=Path, required=True, help="backbone record (.pt)")
     args = p.parse_args(argv)
-    summary = make_backbone(cli.params_from(args), args.out, progress=not args.no_progress)
-    print(f"backbone: {summary}")
+    summary = make_backbone(cli.params_from(args), args.arch, args.out, progress=not args.no_progress)
+    print(f"backbone {args.arch}: {summary}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Stage report: regenerate reports/table2.md, table3.md and their figures from the metrics."""
+"""Stage report: regenerate reports/table1.md, table2.md, table3.md and their figures from the metrics."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 from segcore import cli
-from segcore.backbone import load_record
 from segcore.tables import build_reports
 
 
@@ -18,10 +17,7 @@ def main(argv=None) -> None:
     p.add_argument("--models", type=Path, required=True, help="folder of models/<experiment>/live and backbone/")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
-    backbone = load_record(args.models / "backbone" / "vgg16.pt")
-    backbone.pop("trunk")
-    for path in build_reports(cli.params_from(args), args.data, args.metrics, args.eval, args.models,
-                              backbone, args.out):
+    for path in build_reports(cli.params_from(args), args.data, args.metrics, args.eval, args.models, args.out):
         print(f"wrote {path}")
 
 

@@ -5,35 +5,19 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import torch
-
-from segcore import atomic, cli
+from segcore import cli
 from segcore.device import pick_device
-from segcore.models.registry import build_model
-from segcore.timing import time_variants
-
-# FCN-8s for Table 3; the three Table 1 nets (FCN-VGG16 is fcn32s).
-TIMED = ("fcn8s", "fcn-alexnet", "fcn32s", "fcn-googlenet")
+from segcore.pipeline import time_paper_nets
 
 
 def main(argv=None) -> None:
     p = cli.parser(__doc__)
     p.add_argument("--out", type=Path, required=True, help="timing metrics JSON")
     args = p.parse_args(argv)
-    params = cli.params_from(args)
-    t = params.timing
-    trials = t.paper_trials if params.profile == "paper" else t.smoke_trials
-    torch.manual_seed(params.seed)
-    # Always the full-size nets: timings describe the paper's architectures, whatever the profile.
-    result = {}
-    for name in TIMED:
-        model = build_model(name, n_classes=21, width=1.0, learn_upsampling=False)
-        variants = time_variants(model, t.size, trials, t.warmup, pick_device())
-        result[name] = variants.pop("fp32")  # Table 3 and Table 1 read the fp32 figure
-        result.update({f"{name}_{k}": v for k, v in variants.items()})
-        del model
-    atomic.write_json(args.out, result)
-    print(f"timing: {result}")
+    result = time_paper_nets(cli.params_from(args), args.out, str(pick_device()))
+    for name, r in result.items():
+        print(f"{name}: {r['mean_ms']:.1f} ms (std {r['std_ms']:.1f}, {r['trials']} trials, {r['dtype']}) "
+              f"on {r['device']}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segcore.models.fcn import FCN, VARIANTS, bilinear_kernel, crop_offsets
+from segcore.models.fcn import FCN, VARIANTS, bilinear_kernel, bilinear_upsampling, crop_offsets
 from segcore.models.registry import (
     MODELS,
     PARENT,
@@ -70,13 +70,24 @@ def test_input_channels_are_checked() -> None:
         model(torch.randn(1, 3, 20, 20))
 
 
+@pytest.mark.parametrize("k, s", [(4, 2), (16, 8), (63, 32), (64, 32)])
+def test_fixed_grouped_upsampling_equals_the_dense_diagonal_kernel(k: int, s: int) -> None:
+    # The reference's upscore is a dense n x n kernel, zero off the diagonal; ours is grouped.
+    fixed = bilinear_upsampling(5, k, s)
+    assert fixed.groups == 5 and fixed.weight.shape == (5, 1, k, k)
+    x = torch.randn(2, 5, 3, 4, dtype=torch.float64)
+    dense = F.conv_transpose2d(x, bilinear_kernel(5, k).double(), stride=s)
+    assert torch.allclose(F.conv_transpose2d(x, fixed.weight.double(), stride=s, groups=5), dense, atol=1e-12)
+    assert bilinear_upsampling(5, k, s, learnable=True).weight.shape == (5, 5, k, k)
+
+
 def test_full_fcn32s_parameter_count_and_500px_shapes() -> None:
     with torch.device("meta"):
         model = FCN(21, "32s")
-        # Paper: 134M. The fixed 64x64 bilinear upscore adds 21 * 21 * 64 * 64 (not learned).
+        # Paper: 134M. The fixed 64x64 bilinear upscore adds one 64 x 64 filter per class (not learned).
         assert abs(parameter_count(model) - 134.3e6) < 0.05e6
         fixed = parameter_count(model, trainable_only=False) - parameter_count(model)
-        assert fixed == 21 * 21 * 64**2
+        assert fixed == 21 * 64**2
         shapes: dict[str, tuple[int, ...]] = {}
         for name in ("pool4", "score_fr", "upscore"):
             getattr(model, name).register_forward_hook(
@@ -126,8 +137,11 @@ def test_upsampling_frozen_unless_learned(variant: str, learn: bool) -> None:
             assert not getattr(model, name).weight.requires_grad, name
     for name in ("upscore2", "upscore_pool4"):  # the paper learns these, the reference does not
         if hasattr(model, name):
-            assert getattr(model, name).weight.requires_grad is learn, name
-            assert torch.equal(getattr(model, name).weight, bilinear_kernel(3, 4))
+            layer = getattr(model, name)
+            assert layer.weight.requires_grad is learn, name
+            # learned: dense, diagonal at the start; fixed: grouped, one filter per class
+            dense = bilinear_kernel(3, 4)
+            assert torch.equal(layer.weight, dense if learn else dense[range(3), range(3)].unsqueeze(1))
 
 
 @pytest.mark.parametrize("child, parent", sorted(PARENT.items()))

@@ -136,7 +136,7 @@ def test_full_size_parameter_counts() -> None:
     assert parameter_count(goog) == 5_621_429
     for model in (alex, goog):  # the fixed k63 upscore is not learned
         fixed = parameter_count(model, trainable_only=False) - parameter_count(model)
-        assert fixed == 21 * 21 * 63**2
+        assert fixed == 21 * 63**2  # one filter per class (grouped)
     print(f"FCN-AlexNet {parameter_count(alex):,} / FCN-GoogLeNet {parameter_count(goog):,}")
 
 
@@ -196,7 +196,8 @@ def test_score_layer_starts_at_zero_and_upscore_is_fixed_bilinear(cls: type) -> 
     assert not model(torch.randn(1, 3, 40, 40)).any()  # zero score layer -> zero logits
     assert model.upscore.bias is None and not model.upscore.weight.requires_grad
     assert model.upscore.stride == (32, 32)
-    assert torch.equal(model.upscore.weight, bilinear_kernel(7, 63))
+    assert model.upscore.groups == 7  # one bilinear filter per class
+    assert torch.equal(model.upscore.weight[:, 0], bilinear_kernel(7, 63)[range(7), range(7)])
 
 
 @pytest.mark.parametrize("name", ["fcn-alexnet", "fcn-googlenet"])

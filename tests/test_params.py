@@ -1,5 +1,6 @@
 """params.yaml validation: YAML 1.2 floats, unknown keys, wrong types, ranges, profiles."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -67,17 +68,43 @@ def test_bad_params_name_the_key(tmp_path, edit, message):
     assert "\n" not in str(err.value)
 
 
-def test_bad_params_stop_a_stage_with_one_line_and_exit_2(tmp_path, capsys):
+def _backbone_stage():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("stage_backbone", ROOT / "stages" / "backbone.py")
     stage = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(stage)
+    return stage
+
+
+@pytest.mark.parametrize("edit, arch, message", [
+    (lambda d: d.update(profile="fast"), "vgg16", "error: profile = 'fast' is not allowed; use one of: smoke, paper"),
+    (lambda d: None, "resnet50", "error: unknown backbone 'resnet50'; allowed: vgg16, alexnet, googlenet"),
+])
+def test_bad_input_stops_a_stage_with_one_line_and_exit_2(tmp_path, capsys, edit, arch, message):
     from segcore import cli
 
-    path = _write(tmp_path, lambda d: d.update(profile="fast"))
+    path = _write(tmp_path, edit)
     out = tmp_path / "bb.pt"
-    assert cli.run(stage.main, ["--params", str(path), "--out", str(out)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["error: profile = 'fast' is not allowed; use one of: smoke, paper"]
+    assert cli.run(_backbone_stage().main, ["--params", str(path), arch, "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [message]
     assert not out.exists()
+
+
+def test_table1_learning_rates_follow_lr():
+    # Paper profile: Sec. 4.3's fixed rates 1e-3, 1e-4, 5e-5 for AlexNet, VGG16, GoogLeNet at lr 1e-4 ...
+    params = load_params(ROOT / "params.yaml")
+    paper = dataclasses.replace(params, profile="paper")
+    from segcore.experiments import EXPERIMENTS
+    from segcore.pipeline import train_spec
+
+    rates = {n: train_spec(paper, EXPERIMENTS[n]).lr for n in ("t1-alexnet", "t1-vgg16", "t1-googlenet")}
+    assert rates == pytest.approx({"t1-alexnet": 1e-3, "t1-vgg16": 1e-4, "t1-googlenet": 5e-5})
+    # ... and `-S lr=` moves all three together, in either profile.
+    for base in (paper, params):
+        moved = dataclasses.replace(base, lr=base.lr / 10)
+        for name in rates:
+            assert train_spec(moved, EXPERIMENTS[name]).lr == pytest.approx(train_spec(base, EXPERIMENTS[name]).lr / 10)
+    # Table 1 trains its own schedule, Table 2's skip stages theirs.
+    assert train_spec(paper, EXPERIMENTS["t1-vgg16"]).iterations == paper.train.paper.table1_iterations
+    assert train_spec(paper, EXPERIMENTS["fcn16s"]).lr == pytest.approx(1e-6)

@@ -21,7 +21,8 @@ from segcore.config import load_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 DVC = str(Path(sys.executable).with_name("dvc"))
-TRAIN = ["train@fcn32s-fixed", "train@fcn32s", "train@fcn16s", "train@fcn8s"]
+TRAIN = [f"train@{n}" for n in ("fcn32s-fixed", "fcn32s", "fcn16s", "fcn8s", "t1-alexnet", "t1-vgg16", "t1-googlenet")]
+BACKBONES = ["backbone@vgg16", "backbone@alexnet", "backbone@googlenet"]
 EVAL = [s.replace("train", "evaluate") for s in TRAIN]
 
 pytestmark = pytest.mark.slow
@@ -32,8 +33,9 @@ def tiny_params() -> dict:
     p = load_yaml(ROOT / "params.yaml")
     p["twin"]["voc"].update(n_sbd_train=6, n_voc_train=3, n_voc_val=6, n_test=2, min_size=32, max_size=40)
     p["net"]["smoke"]["width"] = 0.0625
-    p["backbone"]["smoke"].update(iterations=2, batch_size=2, image_size=32)
-    p["train"]["smoke"].update(iterations=2, skip_iterations=2, batch_size=1, val_every=2, checkpoint_every=1)
+    p["backbone"]["smoke"].update(iterations=2, batch_size=2, image_size=64)  # AlexNet needs >= 63
+    p["train"]["smoke"].update(iterations=2, skip_iterations=2, table1_iterations=2, batch_size=1, val_every=2,
+                               checkpoint_every=1)
     p["timing"].update(size=48, smoke_trials=1, warmup=0)
     return p
 
@@ -78,9 +80,11 @@ def _ran(log: str) -> set[str]:
 def test_repro_builds_everything_then_is_up_to_date(repo):
     work, env = repo
     log = _run([DVC, "repro"], work, env)
-    assert _ran(log) == {"download@voc", "backbone", "timing", "report", *TRAIN, *EVAL}
-    for name in ("table2.md", "table3.md", "figure4.png", "curves.png"):
+    assert _ran(log) == {"download@voc", *BACKBONES, "timing", "report", *TRAIN, *EVAL}
+    for name in ("table1.md", "table2.md", "table3.md", "figure4.png", "curves.png"):
         assert (work / "reports" / name).stat().st_size > 0
+    table1 = (work / "reports" / "table1.md").read_text()
+    assert all(f"| {net} " in table1 for net in ("FCN-AlexNet", "FCN-VGG16", "FCN-GoogLeNet"))
     table2 = (work / "reports" / "table2.md").read_text()
     assert "Smoke profile" in table2 and "| FCN-8s " in table2 and "CPU:" in table2
     metrics = json.loads((work / "metrics" / "fcn8s.json").read_text())
@@ -101,8 +105,10 @@ def test_exp_run_with_scientific_lr_reruns_only_training_and_dependents(repo):
     assert "lr: 1e-05" in (work / "params.yaml").read_text()
     import torch
 
-    record = torch.load(work / "models" / "fcn32s" / "model.pt", weights_only=False)
     mult = tiny_params()["train"]["smoke"]["lr_multiplier"]
-    assert isinstance(record["lr"], float) and record["lr"] == pytest.approx(1e-5 * mult)
+    for name in ("fcn32s", "t1-alexnet"):  # Table 1's nets follow lr too
+        record = torch.load(work / "models" / name / "model.pt", weights_only=False)
+        scale = tiny_params()["train"]["smoke"]["net_lr_scale"]["alexnet" if "alexnet" in name else "vgg16"]
+        assert isinstance(record["lr"], float) and record["lr"] == pytest.approx(1e-5 * mult * scale)
     text = json.dumps(json.loads(_run([DVC, "exp", "show", "--json"], work, env)))
     assert "metrics/fcn8s.json" in text and "mean_iu" in text and "1e-05" in text

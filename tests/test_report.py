@@ -1,5 +1,7 @@
 """The table renderer: paper / ours / difference, reference rows, smoke warning, provenance."""
 
+from pathlib import Path
+
 from segcore import paper, report
 
 
@@ -41,3 +43,39 @@ def test_smoke_pages_say_they_are_not_a_reproduction_and_carry_provenance():
 def test_extra_rows_are_marked_beyond_the_paper():
     page = _page(extra=[("U-Net", {"mean_iu": 12.0})])
     assert "U-Net *(beyond the paper)*" in page
+
+
+def test_table1_units_counts_millions_and_milliseconds():
+    ours = {"t1-vgg16": {"mean_iu": 10.0, "forward_ms": 1705.2, "layers": 16, "params": 134_346_581, "rf": 404,
+                         "stride": 32}}
+    page = report.render(paper.TABLE1, ours, {"profile": "smoke"}, smoke=True)
+    line = next(l for l in page.splitlines() if l.startswith("| FCN-VGG16 "))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[1:4] == ["56.0", "10.0", "-46.0"]
+    assert cells[4:7] == ["210 ms", "1705 ms", "+1495 ms"]
+    assert cells[7:10] == ["16", "16", "+0"]
+    assert cells[10:13] == ["134M", "134.3M", "+0.3M"]
+    assert cells[13:19] == ["404", "404", "+0", "32", "32", "+0"]
+
+
+def test_table1_page_measures_the_full_size_nets(tmp_path):
+    from segcore.params import load_params
+    from segcore.table1 import TABLE1_EXPERIMENTS, build_table1
+
+    params = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    metrics = {n: {"voc2011_val": {"mean_iu": 20.0 + i, "images": 48}} for i, n in enumerate(TABLE1_EXPERIMENTS)}
+    entry = {"mean_ms": 100.0, "std_ms": 1.0, "trials": 3, "warmup": 1, "size": 500, "dtype": "float32",
+             "device": "CPU: test (2 threads)", "torch": "x"}
+    timing = {m: dict(entry) for m in ("fcn-alexnet", "fcn32s", "fcn-googlenet")}
+    timing["fcn32s_channels_last_bf16"] = {**entry, "mean_ms": 50.0}
+    page = build_table1(params, metrics, timing, {"profile": "smoke"}, True, tmp_path / "table1.md").read_text()
+    main_table = page.split("### Beyond the paper")[0]
+    rows = {l.split("|")[1].strip(): [c.strip() for c in l.strip("|").split("|")]
+            for l in main_table.splitlines() if l.startswith("| FCN-")}
+    # layers, parameters, rf and stride of the modules the pipeline builds (21 classes)
+    assert [rows["FCN-VGG16"][i] for i in (8, 11, 14, 17)] == ["16", "134.3M", "404", "32"]
+    assert [rows["FCN-AlexNet"][i] for i in (8, 14, 17)] == ["8", "355", "32"]
+    assert rows["FCN-GoogLeNet"][8] == "22" and rows["FCN-GoogLeNet"][14] != "907"
+    assert "907 (the paper's figure)" in page and "64 filters instead of 96" in page
+    assert "mean of 3 trials" in page and "CPU: test (2 threads)" in page
+    assert "channels_last_bf16" in page and "(no SBD)" in page

@@ -24,7 +24,7 @@ def setup(tmp_path_factory):
         train=dataclasses.replace(params.train, smoke=smoke),
         backbone=dataclasses.replace(params.backbone, smoke=pre))
     write_voc_twin(tmp / "voc", seed=1, n_sbd_train=4, n_voc_train=2, n_voc_val=4, n_test=1, min_size=32, max_size=40)
-    pipeline.make_backbone(params, tmp / "bb.pt", progress=False)
+    pipeline.make_backbone(params, "vgg16", tmp / "bb.pt", progress=False)
     return params, tmp
 
 

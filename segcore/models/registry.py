@@ -77,6 +77,16 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "fcn-googlenet": fcn_googlenet,
 }
 
+# The ImageNet classifier whose convolutionalised trunk each model starts from (segcore.backbone.ARCHS).
+BACKBONE: dict[str, str] = {
+    "fcn32s": "vgg16",
+    "fcn16s": "vgg16",
+    "fcn8s": "vgg16",
+    "fcn8s-atonce": "vgg16",
+    "fcn-alexnet": "alexnet",
+    "fcn-googlenet": "googlenet",
+}
+
 # Staged training: each model starts from its trained parent (weights copied by name).
 PARENT: dict[str, str] = {"fcn16s": "fcn32s", "fcn8s": "fcn16s"}
 
