@@ -15,6 +15,7 @@ from segcore.params import Params
 from segcore.table1 import TABLE1_EXPERIMENTS, build_table1
 
 FIGURE_MODELS = ("fcn32s", "fcn16s", "fcn8s")
+GENERATED = ("reports", "metrics", "dvc.lock")  # tracked outputs of `dvc repro`
 
 
 def code_version(cwd: Path | None = None) -> str:
@@ -22,8 +23,11 @@ def code_version(cwd: Path | None = None) -> str:
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=cwd, capture_output=True,
                               text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        # Outputs the pipeline writes itself (DVC deletes a stage's outputs before running it) do not
+        # make the code dirty; edits to code, dvc.yaml or params.yaml do.
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                *(f":(exclude){p}" for p in GENERATED)],
+                               cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
     return f"{head} (with uncommitted changes)" if dirty else head

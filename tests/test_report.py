@@ -79,3 +79,25 @@ def test_table1_page_measures_the_full_size_nets(tmp_path):
     assert "907 (the paper's figure)" in page and "64 filters instead of 96" in page
     assert "mean of 3 trials" in page and "CPU: test (2 threads)" in page
     assert "channels_last_bf16" in page and "(no SBD)" in page
+
+
+def test_code_version_ignores_pipeline_outputs_but_not_code(tmp_path):
+    import subprocess
+
+    from segcore.tables import code_version
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True,
+                       env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@localhost", "GIT_COMMITTER_NAME": "t",
+                            "GIT_COMMITTER_EMAIL": "t@localhost", "PATH": "/usr/bin:/bin"})
+
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "table1.md").write_text("old")
+    (tmp_path / "params.yaml").write_text("lr: 1e-4\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "x")
+    (tmp_path / "reports" / "table1.md").unlink()  # what DVC does before rerunning the report stage
+    assert "uncommitted" not in code_version(tmp_path)
+    (tmp_path / "params.yaml").write_text("lr: 1e-5\n")
+    assert code_version(tmp_path).endswith("(with uncommitted changes)")
