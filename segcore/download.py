@@ -72,7 +72,35 @@ CATALOG: dict[str, Archive] = {
         size=1_419_539_633,
         extracts_to="benchmark_RELEASE/dataset",
     ),
+    # NYU Depth v2 (Table 4): plain files, no archive (`extracts_to` is the file itself).
+    "nyud_labeled": Archive(
+        name="nyud_labeled",
+        url="http://horatio.cs.nyu.edu/mit/silberman/nyu_depth_v2/nyu_depth_v2_labeled.mat",
+        filename="nyu_depth_v2_labeled.mat",
+        md5=None,  # none published: the first download's size + sha256 are recorded and enforced
+        size=2_972_037_809,
+        extracts_to="nyu_depth_v2_labeled.mat",
+    ),
+    "nyud_mapping": Archive(
+        name="nyud_mapping",
+        url="https://github.com/ankurhanda/nyuv2-meta-data/raw/master/classMapping40.mat",
+        filename="classMapping40.mat",
+        md5="e377c88729dd63af81205ac9a8634a19",
+        size=10_474,
+        extracts_to="classMapping40.mat",
+    ),
+    "nyud_splits": Archive(
+        name="nyud_splits",
+        url="http://horatio.cs.nyu.edu/mit/silberman/indoor_seg_sup/splits.mat",
+        filename="splits.mat",
+        md5="08e3c3aea27130ac7c01ffd739a4535f",
+        size=2_626,
+        extracts_to="splits.mat",
+    ),
 }
+
+# Size + sha256 of first downloads of files without a published checksum (commit this file).
+RECORDED_CHECKSUMS = Path(__file__).resolve().parent / "data" / "recorded_checksums.json"
 
 
 # ---------------------------------------------------------------- verification
@@ -326,6 +354,31 @@ def safe_extract(archive: Path, root: Path) -> None:
         _move_into(tmp, root, dry_run=False)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def ensure_file(archive: Archive, download_dir: Path, root: Path, *, progress: bool = True,
+                record_file: Path | None = None) -> Path:
+    """Return `root/archive.filename`: the verified download, hard-linked (or copied) into place.
+
+    For a plain file that is used as is (no extraction). Files without a published checksum
+    are pinned in `record_file` (default RECORDED_CHECKSUMS) on first download.
+    """
+    target = Path(root) / archive.filename
+    if target.exists():
+        return target
+    path = fetch(archive.url, Path(download_dir) / archive.filename, md5=archive.md5, size=archive.size,
+                 sha256=archive.sha256, progress=progress)
+    if archive.md5 is None and archive.sha256 is None:
+        verify_or_record(path, record_file or RECORDED_CHECKSUMS)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(path, tmp)  # no second copy of a 3 GB file where the file system allows
+    except OSError:
+        shutil.copyfile(path, tmp)
+    os.replace(tmp, target)
+    return target
 
 
 def ensure(

@@ -31,8 +31,26 @@ class VocTwin:
 
 
 @dataclass(frozen=True)
+class NyudTwin:
+    """Size of the synthetic NYU Depth v2 twin (see segcore.data.twin_nyud)."""
+
+    seed: int = field(ge=0)
+    n_train: int = field(ge=2, doc="frames in trainNdxs (real: 795)")
+    n_test: int = field(ge=1, doc="frames in testNdxs (real: 654)")
+    scale: float = field(ge=0.07, le=1.0, doc="frame size relative to the real 480 x 640")
+
+
+@dataclass(frozen=True)
 class Twin:
     voc: VocTwin
+    nyud: NyudTwin
+
+
+@dataclass(frozen=True)
+class Nyud:
+    """NYUD preparation: the held-out part of the 795 training frames used for validation curves."""
+
+    val_fraction: float = field(gt=0.0, lt=1.0)
 
 
 @dataclass(frozen=True)
@@ -131,6 +149,7 @@ class Params:
     lr: float = field(gt=0.0, lt=1.0)
     seed: int = field(ge=0)
     twin: Twin
+    nyud: Nyud
     net: Net
     backbone: Backbone
     train: Train

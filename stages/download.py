@@ -7,8 +7,9 @@ from pathlib import Path
 
 from segcore import cli
 from segcore.pipeline import download_voc
+from segcore.pipeline_nyud import download_nyud
 
-DATASETS = {"voc": download_voc}  # later: nyud, siftflow, isbi
+DATASETS = {"voc": download_voc, "nyud": download_nyud}  # later: siftflow, isbi
 
 
 def main(argv=None) -> None:

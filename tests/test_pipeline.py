@@ -32,6 +32,7 @@ def tiny_params() -> dict:
     """The shipped params with every size cut down so the whole DAG runs in about a minute."""
     p = load_yaml(ROOT / "params.yaml")
     p["twin"]["voc"].update(n_sbd_train=6, n_voc_train=3, n_voc_val=6, n_test=2, min_size=32, max_size=40)
+    p["twin"]["nyud"].update(n_train=6, n_test=3, scale=0.125)
     p["net"]["smoke"]["width"] = 0.0625
     p["backbone"]["smoke"].update(iterations=2, batch_size=2, image_size=64)  # AlexNet needs >= 63
     p["train"]["smoke"].update(iterations=2, skip_iterations=2, table1_iterations=2, batch_size=1, val_every=2,
@@ -80,7 +81,8 @@ def _ran(log: str) -> set[str]:
 def test_repro_builds_everything_then_is_up_to_date(repo):
     work, env = repo
     log = _run([DVC, "repro"], work, env)
-    assert _ran(log) == {"download@voc", *BACKBONES, "timing", "report", *TRAIN, *EVAL}
+    assert _ran(log) == {"download@voc", "download@nyud", "prepare_nyud", "hha", *BACKBONES, "timing", "report",
+                         *TRAIN, *EVAL}
     for name in ("table1.md", "table2.md", "table3.md", "figure4.png", "curves.png"):
         assert (work / "reports" / name).stat().st_size > 0
     table1 = (work / "reports" / "table1.md").read_text()

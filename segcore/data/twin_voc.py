@@ -87,11 +87,12 @@ def _boundary(mask: np.ndarray) -> scipy.sparse.csc_matrix:
     return scipy.sparse.csc_matrix(mask & ~ndimage.binary_erosion(mask))
 
 
-def _encode_mat(mdict: dict) -> bytes:
+def encode_mat(mdict: dict, header: bytes = _MAT_HEADER) -> bytes:
+    """MATLAB v5 .mat bytes with a fixed 116-byte text header (byte-identical across runs)."""
     buf = io.BytesIO()
     scipy.io.savemat(buf, mdict, do_compression=False)
     data = bytearray(buf.getvalue())
-    data[:len(_MAT_HEADER)] = _MAT_HEADER
+    data[:116] = header.ljust(116)[:116]
     return bytes(data)
 
 
@@ -110,7 +111,7 @@ def encode_cls_mat(label: np.ndarray) -> bytes:
         "Boundaries": _cell([_boundary(label == c) for c in range(1, NUM_CLASSES)]),
         "CategoriesPresent": np.array(present, dtype=np.uint8).reshape(-1, 1),
     }
-    return _encode_mat({"GTcls": gt})
+    return encode_mat({"GTcls": gt})
 
 
 def encode_inst_mat(inst: np.ndarray, label: np.ndarray) -> bytes:
@@ -125,7 +126,7 @@ def encode_inst_mat(inst: np.ndarray, label: np.ndarray) -> bytes:
         "Boundaries": _cell([_boundary(inst == k) for k in visible]),
         "Categories": np.array(categories, dtype=np.uint8).reshape(-1, 1),
     }
-    return _encode_mat({"GTinst": gt})
+    return encode_mat({"GTinst": gt})
 
 
 def _write_list(path: Path, ids: list[str]) -> None:

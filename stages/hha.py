@@ -1,0 +1,23 @@
+"""Stage hha: every prepared NYUD depth map encoded as HHA (disparity, height, angle), frames in parallel."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from segcore import cli
+from segcore.pipeline_nyud import encode_hha
+
+
+def main(argv=None) -> None:
+    p = cli.parser(__doc__)
+    p.add_argument("--prepared", type=Path, required=True, help="prepare_nyud output")
+    p.add_argument("--out", type=Path, required=True, help="folder of <name>.png HHA images")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
+    args = p.parse_args(argv)
+    count = encode_hha(args.prepared, args.out, args.workers)
+    print(f"hha: {count} frames encoded into {args.out}")
+
+
+if __name__ == "__main__":
+    sys.exit(cli.run(main))
