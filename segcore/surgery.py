@@ -112,3 +112,30 @@ def transplant(
             f"(source keys start {sorted(src_state)[:3]})"
         )
     return copied
+
+
+def widen_input(state: Mapping[str, torch.Tensor], key: str, in_channels: int) -> dict[str, torch.Tensor]:
+    """Copy of `state` whose first conv `key` takes `in_channels` inputs instead of 3.
+
+    Each extra input channel starts as the mean of the RGB filters (FCN's RGBD net: depth as a 4th
+    channel), so at the start the depth channel acts like a grey-level image would.
+    """
+    weight = state[key]
+    if weight.dim() != 4 or weight.shape[1] != 3 or in_channels < 3:
+        raise ValueError(f"widen_input: {key} has shape {tuple(weight.shape)}; expected (C, 3, k, k) and "
+                         f"in_channels >= 3, got {in_channels}")
+    extra = weight.mean(dim=1, keepdim=True).expand(-1, in_channels - 3, -1, -1)
+    return {**state, key: torch.cat([weight, extra], dim=1).clone()}
+
+
+def transplant_streams(parents: Mapping[str, Mapping[str, torch.Tensor]], dst: nn.Module) -> list[str]:
+    """Seed each stream of a fusion net from its own trained net: {"rgb": state, "hha": state}.
+
+    Keys go to "<stream>.<key>"; every stream must receive weights (see `transplant`).
+    """
+    copied: list[str] = []
+    for stream, state in parents.items():
+        if not hasattr(dst, stream):
+            raise ValueError(f"transplant_streams: {type(dst).__name__} has no stream {stream!r}")
+        copied += [f"{stream}.{k}" for k in transplant(state, getattr(dst, stream))]
+    return copied

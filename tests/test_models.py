@@ -49,7 +49,7 @@ def test_model_contract_logits_at_input_size(name: str) -> None:
     with torch.no_grad():
         for h, w in SIZES:
             n = 2 if h * w < 10_000 else 1
-            out = model(torch.randn(n, 3, h, w))
+            out = model(torch.randn(n, model.in_channels, h, w))
             assert out.shape == (n, 5, h, w), (name, h, w)
             assert out.dtype == torch.float32 and torch.isfinite(out).all()
 
@@ -144,7 +144,7 @@ def test_upsampling_frozen_unless_learned(variant: str, learn: bool) -> None:
             assert torch.equal(layer.weight, dense if learn else dense[range(3), range(3)].unsqueeze(1))
 
 
-@pytest.mark.parametrize("child, parent", sorted(PARENT.items()))
+@pytest.mark.parametrize("child, parent", sorted((c, p) for c, p in PARENT.items() if c in ("fcn16s", "fcn8s")))
 def test_staged_child_starts_from_parent_prediction(child: str, parent: str) -> None:
     src = build_model(parent, n_classes=4, width=TINY).eval()
     _perturb(src, seed=1)
@@ -274,7 +274,7 @@ def test_vgg16_channels() -> None:
 
 
 def test_registry_errors_and_staging_chain() -> None:
-    with pytest.raises(ValueError, match="fcn16s, fcn32s, fcn8s, fcn8s-atonce"):
+    with pytest.raises(ValueError, match="unknown model 'fcn4s'; allowed: fcn-alexnet, .*fcn32s, "):
         build_model("fcn4s", n_classes=2)
     with pytest.raises(ValueError, match="depth"):
         build_model("fcn32s", n_classes=2, depth=3)

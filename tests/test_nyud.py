@@ -13,6 +13,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from segcore import hha_stage
@@ -169,3 +170,21 @@ def test_download_records_the_unpublished_checksum_and_enforces_it(served, twin,
         download_nyud(params, tmp_path / "other", tmp_path / "downloads", progress=False, catalog=served,
                       record_file=record)
     assert not (tmp_path / "other" / nyud.LABELED_MAT).exists()
+
+
+@pytest.mark.parametrize("modality, channels", [("rgb", 3), ("rgbd", 4), ("hha", 3), ("rgbhha", 6)])
+def test_dataset_gives_each_modality_its_channels(prepared, tmp_path, modality, channels):
+    from segcore.data.nyud_dataset import NyudDataset, hha_mean, hha_preprocess
+    from segcore.preprocess import TORCHVISION_IMAGENET
+
+    hha_stage.encode_all(prepared, tmp_path, workers=1)
+    mean = hha_mean(tmp_path, nyud.split_names(prepared, "train"))
+    data = NyudDataset(prepared, tmp_path, "train", modality, TORCHVISION_IMAGENET,
+                       hha_preprocess(TORCHVISION_IMAGENET, mean))
+    x, label, name = data[0]
+    assert x.shape == (channels, 106, 140) and label.shape == (106, 140) and name.startswith("img_")
+    if modality == "rgbd":  # log(depth in mm) - 7.844: rooms of 1.5-5 m give about -0.4 .. +0.8
+        assert -1.0 < float(x[3].min()) and float(x[3].max()) < 1.0
+    if modality == "rgbhha":  # HHA centred by its own training mean
+        hha = torch.stack([data[i][0][3:] for i in range(len(data))])
+        assert hha.mean(dim=(0, 2, 3)).abs().max() < 0.05

@@ -13,6 +13,7 @@ from torch import nn
 
 from segcore.models.alexnet import FCNAlexNet
 from segcore.models.fcn import FCN
+from segcore.models.fusion import LateFusionFCN
 from segcore.models.googlenet import FCNGoogLeNet
 
 
@@ -68,6 +69,27 @@ def fcn_googlenet(
     return FCNGoogLeNet(n_classes, width, in_channels)
 
 
+def fcn32s_rgbhha(
+    *, n_classes: int, width: float = 1.0, learn_upsampling: bool = False, in_channels: int = 6
+) -> LateFusionFCN:
+    """FCN-32s RGB-HHA (Table 4): an RGB and an HHA FCN-32s, predictions summed 0.5 / 0.5."""
+    _six_channels("fcn32s-rgbhha", in_channels)
+    return LateFusionFCN(n_classes, "32s", width, learn_upsampling)
+
+
+def fcn16s_rgbhha(
+    *, n_classes: int, width: float = 1.0, learn_upsampling: bool = False, in_channels: int = 6
+) -> LateFusionFCN:
+    """FCN-16s RGB-HHA (Table 4): both streams FCN-16s, started from the trained 32s fusion."""
+    _six_channels("fcn16s-rgbhha", in_channels)
+    return LateFusionFCN(n_classes, "16s", width, learn_upsampling)
+
+
+def _six_channels(name: str, in_channels: int) -> None:
+    if in_channels != 6:
+        raise ValueError(f"{name} takes RGB + HHA: in_channels must be 6, got {in_channels}")
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "fcn32s": fcn32s,
     "fcn16s": fcn16s,
@@ -75,6 +97,8 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "fcn8s-atonce": fcn8s_atonce,
     "fcn-alexnet": fcn_alexnet,
     "fcn-googlenet": fcn_googlenet,
+    "fcn32s-rgbhha": fcn32s_rgbhha,
+    "fcn16s-rgbhha": fcn16s_rgbhha,
 }
 
 # The ImageNet classifier whose convolutionalised trunk each model starts from (segcore.backbone.ARCHS).
@@ -85,10 +109,12 @@ BACKBONE: dict[str, str] = {
     "fcn8s-atonce": "vgg16",
     "fcn-alexnet": "alexnet",
     "fcn-googlenet": "googlenet",
+    "fcn32s-rgbhha": "vgg16",
+    "fcn16s-rgbhha": "vgg16",
 }
 
 # Staged training: each model starts from its trained parent (weights copied by name).
-PARENT: dict[str, str] = {"fcn16s": "fcn32s", "fcn8s": "fcn16s"}
+PARENT: dict[str, str] = {"fcn16s": "fcn32s", "fcn8s": "fcn16s", "fcn16s-rgbhha": "fcn32s-rgbhha"}
 
 
 def build_model(name: str, **kwargs: object) -> nn.Module:
