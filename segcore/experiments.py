@@ -18,13 +18,17 @@ class Experiment:
     name: str
     label: str            # as printed in the paper's tables
     arch: str             # key of segcore.models.registry.MODELS
-    init: str             # "backbone" or the experiment whose trained weights seed this one
+    # "backbone", the experiment whose trained weights seed this one, or one experiment per stream
+    # of a fusion net (in segcore.models.fusion.STREAMS order)
+    init: str | tuple[str, ...]
     stage: int            # 0, 1, 2: the learning rate is divided by 1/stage_lr_factor per stage
     train_split: str
     val_split: str
     test_split: str | None = None
     only: tuple[str, ...] = ()  # layers to train; () = all
-    table: int = 2              # the paper table it belongs to; Table 1 nets train table1_iterations
+    table: int = 2              # the paper table it belongs to; Tables 1 and 4 have their own schedules
+    dataset: str = "voc"        # "voc" (VOC + SBD) or "nyud" (NYU Depth v2)
+    modality: str = "rgb"       # NYUD input: rgb, rgbd, hha or rgbhha (segcore.data.nyud_dataset)
 
     @property
     def backbone(self) -> str:
@@ -33,9 +37,18 @@ class Experiment:
 
     def iterations(self, recipe) -> int:
         """Training steps under ``recipe`` (a segcore.params.TrainScale)."""
-        if self.table == 1:
-            return recipe.table1_iterations
-        return recipe.iterations if self.stage == 0 else recipe.skip_iterations
+        if self.table == 4:  # every NYUD net, the 16s fusion included
+            return recipe.table4_iterations
+        if self.stage > 0:
+            return recipe.skip_iterations
+        return recipe.table1_iterations if self.table == 1 else recipe.iterations
+
+    @property
+    def parents(self) -> tuple[str, ...]:
+        """The experiments whose trained weights seed this one (none when it starts from the backbone)."""
+        if self.init == "backbone":
+            return ()
+        return self.init if isinstance(self.init, tuple) else (self.init,)
 
 
 EXPERIMENTS: dict[str, Experiment] = {
@@ -55,6 +68,14 @@ EXPERIMENTS: dict[str, Experiment] = {
         Experiment("t1-vgg16", "FCN-VGG16", "fcn32s", "backbone", 0, "voc2011_train", "voc2011_val", table=1),
         Experiment("t1-googlenet", "FCN-GoogLeNet", "fcn-googlenet", "backbone", 0, "voc2011_train",
                    "voc2011_val", table=1),
+        # Table 4: NYUDv2, 40 classes; trained on the train part of the 795, validated on the rest,
+        # scored on the 654 test frames. RGB-HHA fuses the two trained single-modality nets.
+        *(Experiment(f"nyud-{m}", f"FCN-32s {m.upper()}", "fcn32s", "backbone", 0, "train", "val", "test",
+                     table=4, dataset="nyud", modality=m) for m in ("rgb", "rgbd", "hha")),
+        Experiment("nyud-rgbhha", "FCN-32s RGB-HHA", "fcn32s-rgbhha", ("nyud-rgb", "nyud-hha"), 0, "train", "val",
+                   "test", table=4, dataset="nyud", modality="rgbhha"),
+        Experiment("nyud-rgbhha16s", "FCN-16s RGB-HHA", "fcn16s-rgbhha", "nyud-rgbhha", 1, "train", "val", "test",
+                   table=4, dataset="nyud", modality="rgbhha"),
         # Option, not in the default DAG: the reference code's one-stage FCN-8s (pool4 x 0.01 and
         # pool3 x 0.0001 fixed), trained straight from the backbone. Add it to dvc.yaml's train and
         # evaluate families to run it.

@@ -45,7 +45,7 @@ def load_model(path: Path) -> tuple[nn.Module, Preprocess, dict]:
     """Rebuild the net from its file; returns (model in eval mode, its preprocessing, the record)."""
     record = read_model_record(path)
     model = build_model(record["arch"], n_classes=record["n_classes"], width=record["width"],
-                        learn_upsampling=record["learn_upsampling"])
+                        learn_upsampling=record["learn_upsampling"], in_channels=record.get("in_channels", 3))
     try:
         model.load_state_dict(record["state_dict"])
     except RuntimeError as err:

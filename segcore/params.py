@@ -112,6 +112,7 @@ class TrainScale:
     iterations: int = field(ge=1)
     skip_iterations: int = field(ge=1)
     table1_iterations: int = field(ge=1, doc="Table 1 nets: VOC2011 train only, one fixed lr")
+    table4_iterations: int = field(ge=1, doc="Table 4 nets (NYUD) trained from the backbone or their streams")
     net_lr_scale: NetLrScale
     normalise_loss: bool
     val_every: int = field(ge=1)

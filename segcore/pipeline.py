@@ -12,7 +12,7 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
-from segcore import atomic
+from segcore import atomic, datasets
 from segcore import backbone as backbone_mod
 from segcore.data import voc
 from segcore.device import environment
@@ -24,7 +24,8 @@ from segcore.modelfile import load_model, read_model_record, save_model
 from segcore.models.registry import build_model
 from segcore.params import Params
 from segcore.preprocess import Preprocess
-from segcore.surgery import transplant
+from segcore.models.fusion import STREAMS
+from segcore.surgery import transplant, transplant_streams, widen_input
 from segcore.train import TrainSpec, load_checkpoint, spec_fingerprint, train
 
 N_VOC_CLASSES = len(voc.CLASSES)
@@ -67,11 +68,6 @@ def make_backbone(params: Params, arch: str, out: Path, progress: bool = True) -
     return {k: v for k, v in record.items() if k != "trunk"}
 
 
-def _datasets(data_root: Path, experiment, pre: Preprocess):
-    make = lambda split: voc.SegmentationDataset(voc.split_samples(data_root, split), transform=pre)  # noqa: E731
-    return make(experiment.train_split), make(experiment.val_split)
-
-
 def code_digest() -> str:
     """Digest of segcore's source: a checkpoint written by other code is never resumed."""
     h = hashlib.sha256()
@@ -82,22 +78,39 @@ def code_digest() -> str:
     return h.hexdigest()
 
 
-def initial_model(params: Params, name: str, backbone: Path, init: Path):
-    """Build the experiment's net and seed it: from the backbone trunk, or from its trained parent."""
+def initial_model(params: Params, name: str, backbone: Path, inits: list[Path]):
+    """Build the experiment's net and seed it: from the backbone trunk, or from its trained parent(s).
+
+    ``inits``: the backbone record, or one model file per parent (per stream for a fusion net).
+    """
     exp = get_experiment(name)
-    model = build_model(exp.arch, n_classes=N_VOC_CLASSES, width=params.width,
-                        learn_upsampling=params.net.learn_upsampling)
+    channels = datasets.in_channels(exp)
+    model = build_model(exp.arch, n_classes=datasets.n_classes(exp), width=params.width,
+                        learn_upsampling=params.net.learn_upsampling, in_channels=channels)
+    inits = [Path(p) for p in inits]
+    expected = max(1, len(exp.parents))
+    if len(inits) != expected:
+        raise ValueError(f"{name} starts from {expected} file(s) ({exp.init}), got {len(inits)}")
     if exp.init == "backbone":
-        record = backbone_mod.load_record(Path(init), exp.backbone)
+        record = backbone_mod.load_record(inits[0], exp.backbone)
         if record["width"] != params.width:
-            raise ValueError(f"backbone {init} has width {record['width']} but net width is {params.width}; "
+            raise ValueError(f"backbone {inits[0]} has width {record['width']} but net width is {params.width}; "
                              f"rerun the backbone stage")
-        transplant(record["trunk"], model)
+        trunk = record["trunk"]
+        if channels > 3:  # early fusion (RGBD): the extra channel starts as the mean RGB filter
+            trunk = widen_input(trunk, "conv1_1.weight", channels)
+        transplant(trunk, model)
+        return exp, model
+    states = []
+    for parent, path in zip(exp.parents, inits):
+        record = read_model_record(path)
+        if record.get("experiment") != parent:
+            raise ValueError(f"{name} starts from {parent}, but {path} holds {record.get('experiment')!r}")
+        states.append(record["state_dict"])
+    if len(states) > 1:
+        transplant_streams(dict(zip(STREAMS, states)), model)
     else:
-        parent = read_model_record(Path(init))
-        if parent.get("experiment") != exp.init:
-            raise ValueError(f"{name} starts from {exp.init}, but {init} holds {parent.get('experiment')!r}")
-        transplant(parent["state_dict"], model)
+        transplant(states[0], model)
     return exp, model
 
 
@@ -110,16 +123,23 @@ def train_spec(params: Params, exp: Experiment) -> TrainSpec:
                      checkpoint_every=r.checkpoint_every, seed=params.seed, only=exp.only)
 
 
-def train_experiment(params: Params, name: str, data_root: Path, backbone: Path, init: Path,
-                     out_dir: Path, checkpoint: Path, device: str = "cpu", progress: bool = True) -> dict:
-    """Train one experiment of segcore.experiments; writes model.pt and dvclive logs under out_dir."""
+def train_experiment(params: Params, name: str, data_root: Path, backbone: Path, inits: list[Path],
+                     out_dir: Path, checkpoint: Path, device: str = "cpu", progress: bool = True,
+                     hha_root: Path | None = None) -> dict:
+    """Train one experiment of segcore.experiments; writes model.pt and dvclive logs under out_dir.
+
+    ``hha_root``: the hha stage's output, for NYUD experiments that read HHA.
+    """
     from dvclive import Live
 
-    exp, model = initial_model(params, name, backbone, init)
-    pre = Preprocess.from_dict(backbone_mod.load_record(Path(backbone), exp.backbone)["preprocess"])
-    train_set, val_set = _datasets(Path(data_root), exp, pre)
+    exp, model = initial_model(params, name, backbone, inits)
+    rgb = Preprocess.from_dict(backbone_mod.load_record(Path(backbone), exp.backbone)["preprocess"])
+    inputs = datasets.make_inputs(exp, rgb, Path(data_root), hha_root)
+    train_set, val_set = (datasets.split_dataset(exp, s, Path(data_root), hha_root, inputs)
+                          for s in (exp.train_split, exp.val_split))
     spec = train_spec(params, exp)
-    fingerprint = spec_fingerprint(spec, name, file_digest(Path(init), "sha256"),
+    n_classes = datasets.n_classes(exp)
+    fingerprint = spec_fingerprint(spec, name, *(file_digest(Path(p), "sha256") for p in inits),
                                    file_digest(Path(backbone), "sha256"),
                                    json.dumps(asdict(params.twin)), params.data_source, str(params.width),
                                    code_digest())
@@ -135,11 +155,12 @@ def train_experiment(params: Params, name: str, data_root: Path, backbone: Path,
     out_dir = Path(out_dir)
     with Live(dir=str(out_dir / "live"), dvcyaml=None, save_dvc_exp=False, resume=resumed,
               report=None) as live:
-        last = train(model, train_set, val_set, spec, n_classes=N_VOC_CLASSES, checkpoint=checkpoint,
+        last = train(model, train_set, val_set, spec, n_classes=n_classes, checkpoint=checkpoint,
                      fingerprint=fingerprint, live=live, device=device, progress=progress)
-    save_model(out_dir / "model.pt", model.cpu(), arch=exp.arch, n_classes=N_VOC_CLASSES, width=params.width,
-               learn_upsampling=params.net.learn_upsampling, preprocess=pre, experiment=name,
-               lr=spec.lr, val=last)
+    save_model(out_dir / "model.pt", model.cpu(), arch=exp.arch, n_classes=n_classes, width=params.width,
+               learn_upsampling=params.net.learn_upsampling, preprocess=inputs.rgb, experiment=name,
+               lr=spec.lr, val=last, in_channels=datasets.in_channels(exp),
+               hha_preprocess=inputs.to_dict()["hha_preprocess"])
     return {"lr": spec.lr, **last}
 
 
@@ -148,47 +169,43 @@ def _percent(d: dict[str, float]) -> dict[str, float]:
 
 
 def evaluate_experiment(params: Params, name: str, data_root: Path, model_path: Path, metrics_out: Path,
-                        eval_dir: Path, keep: int, device: str = "cpu") -> dict:
+                        eval_dir: Path, keep: int, device: str = "cpu", hha_root: Path | None = None) -> dict:
     """Score the val split (and the test split where labels exist) into one metrics JSON.
 
     Keeps the first ``keep`` val predictions as palette PNGs for the report's figure; where the
     test labels are withheld (real VOC), writes the evaluation-server archive instead.
     """
     exp = get_experiment(name)
-    model, pre, _ = load_model(Path(model_path))
+    model, _, record = load_model(Path(model_path))
+    inputs = datasets.Inputs.from_record(record)
     model.to(device)
     eval_dir = Path(eval_dir)
     if eval_dir.exists():
         shutil.rmtree(eval_dir)
     (eval_dir / "preds").mkdir(parents=True)
     metrics: dict = {**params.provenance(), **environment(device)}
-    val = voc.SegmentationDataset(voc.split_samples(data_root, exp.val_split), transform=pre)
-    hist, kept = accumulate(model, val, N_VOC_CLASSES, device, keep=keep)
-    metrics[exp.val_split] = _percent(scores(hist))
-    metrics[exp.val_split]["images"] = len(val)
+    n_classes, names = datasets.n_classes(exp), list(datasets.CLASS_NAMES[exp.dataset])
+    split_of = lambda split: datasets.split_dataset(exp, split, Path(data_root), hha_root, inputs)  # noqa: E731
+    val = split_of(exp.val_split)
+    hist, kept = accumulate(model, val, n_classes, device, keep=keep)
+    metrics[exp.val_split] = {**_percent(scores(hist)), "images": len(val)}
     for sample_id, pred in kept.items():
         voc.write_label_png(eval_dir / "preds" / f"{sample_id}.png", pred)
-    per_class = {exp.val_split: per_class_iu(hist, list(voc.CLASSES))}
+    per_class = {exp.val_split: per_class_iu(hist, names)}
     if exp.test_split:
-        metrics.update(_score_test(model, pre, data_root, exp.test_split, eval_dir, device, per_class))
+        test = split_of(exp.test_split)
+        if exp.dataset == "voc" and test.samples and test.samples[0].label is None:
+            # real VOC test: labels live on the evaluation server
+            preds = ((sid, predict(model.eval(), x, device).numpy()) for x, _, sid in test)
+            count = write_submission(preds, voc.palette(), eval_dir / f"{exp.test_split}_submission.tar.gz")
+            metrics[exp.test_split] = {"submitted_images": count}
+        else:
+            hist, _ = accumulate(model, test, n_classes, device)
+            per_class[exp.test_split] = per_class_iu(hist, names)
+            metrics[exp.test_split] = {**_percent(scores(hist)), "images": len(test)}
     atomic.write_json(eval_dir / "per_class_iu.json", per_class)
     atomic.write_json(Path(metrics_out), metrics)
     return metrics
-
-
-def _score_test(model, pre, data_root, split, eval_dir, device, per_class) -> dict:
-    samples = voc.split_samples(data_root, split)
-    test = voc.SegmentationDataset(samples, transform=pre)
-    if samples and samples[0].label is None:  # real VOC test: labels live on the evaluation server
-        preds = ((sid, predict(model.eval(), x, device).numpy()) for x, _, sid in test)
-        count = write_submission(preds, voc.palette(), eval_dir / f"{split}_submission.tar.gz")
-        return {split: {"submitted_images": count}}
-    hist, _ = accumulate(model, test, N_VOC_CLASSES, device)
-    per_class[split] = per_class_iu(hist, list(voc.CLASSES))
-    return {split: {**_percent(scores(hist)), "images": len(test)}}
-
-
-
 
 
 # FCN-8s for Table 3; the three nets of Table 1 (FCN-VGG16 is fcn32s).

@@ -1,4 +1,4 @@
-"""Assemble the report pages (Tables 1, 2 and 3, Figure 4, training curves) from stage outputs."""
+"""Assemble the report pages (Tables 1 to 4, Figure 4, training curves) from stage outputs."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from segcore.data import voc
 from segcore.experiments import EXPERIMENTS
 from segcore.params import Params
 from segcore.table1 import TABLE1_EXPERIMENTS, build_table1
+from segcore.table4 import TABLE4_EXPERIMENTS, build_table4
 
 FIGURE_MODELS = ("fcn32s", "fcn16s", "fcn8s")
 GENERATED = ("reports", "metrics", "dvc.lock")  # tracked outputs of `dvc repro`
@@ -87,6 +88,7 @@ def build_reports(params: Params, data_root: Path, metrics_dir: Path, eval_dir: 
     smoke = params.profile == "smoke" or params.data_source == "twin" or params.scale_name == "smoke"
     out = Path(out)
     table1 = _table1(params, metrics_dir, models_dir, all_timing, smoke, out / "table1.md")
+    table4 = _table4(params, metrics_dir, models_dir, smoke, out / "table4.md")
     figures.training_curves(
         {EXPERIMENTS[n].label: (Path(models_dir) / n / "live/plots/metrics/train/loss.tsv",
                                 Path(models_dir) / n / "live/plots/metrics/val/mean_iu.tsv") for n in names},
@@ -102,7 +104,23 @@ def build_reports(params: Params, data_root: Path, metrics_dir: Path, eval_dir: 
     paths = [out / "table2.md", out / "table3.md"]
     for path, page in zip(paths, (page2, page3)):
         report.write_text_atomic(path, page)
-    return [table1, *paths, out / "figure4.png", out / "curves.png"]
+    return [table1, *paths, table4, out / "figure4.png", out / "curves.png"]
+
+
+def _table4(params: Params, metrics_dir: Path, models_dir: Path, smoke: bool, out: Path) -> Path:
+    first = EXPERIMENTS[TABLE4_EXPERIMENTS[0]]
+    metrics = _read_json(Path(metrics_dir) / f"{first.name}.json")
+    if params.data_source == "twin":
+        t = params.twin.nyud
+        data = (f"synthetic NYUD twin (segcore.data.twin_nyud, seed {t.seed}, {t.n_train} + {t.n_test} rooms at "
+                f"x{t.scale:g} of 480 x 640); trained on {first.train_split}, "
+                f"{metrics[first.test_split]['images']} {first.test_split} images")
+    else:
+        data = (f"NYU Depth v2 labeled (795 / 654 split, 40 classes); trained on {first.train_split}, "
+                f"{metrics[first.test_split]['images']} {first.test_split} images")
+    info = provenance(params, metrics, backbone_sources(models_dir, ("vgg16",)), data,
+                      f"{params.recipe.table4_iterations} steps per net")
+    return build_table4(params, metrics_dir, _read_json, info, smoke, out)
 
 
 def _table1(params: Params, metrics_dir: Path, models_dir: Path, timing: dict, smoke: bool, out: Path) -> Path:

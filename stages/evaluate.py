@@ -17,10 +17,11 @@ def main(argv=None) -> None:
     p.add_argument("--model", type=Path, required=True, help="model.pt written by train@<experiment>")
     p.add_argument("--metrics", type=Path, required=True, help="metrics JSON for `dvc metrics show`")
     p.add_argument("--eval-dir", type=Path, required=True, help="per-class IU, figure predictions")
+    p.add_argument("--hha", type=Path, default=None, help="hha stage output (NYUD nets that read HHA)")
     args = p.parse_args(argv)
     params = cli.params_from(args)
     metrics = evaluate_experiment(params, args.experiment, args.data, args.model, args.metrics, args.eval_dir,
-                                  keep=params.evaluate.figure_images, device=str(pick_device()))
+                                  keep=params.evaluate.figure_images, device=str(pick_device()), hha_root=args.hha)
     print(f"{args.experiment}: {metrics}")
 
 

@@ -15,13 +15,15 @@ def main(argv=None) -> None:
     p.add_argument("experiment", help="a key of segcore.experiments.EXPERIMENTS")
     p.add_argument("--data", type=Path, required=True, help="data set root (download stage output)")
     p.add_argument("--backbone", type=Path, required=True, help="backbone record (preprocessing, trunk)")
-    p.add_argument("--init", type=Path, required=True, help="weights to start from: backbone or parent model")
+    p.add_argument("--init", type=Path, nargs="+", required=True,
+                   help="weights to start from: the backbone, the parent model, or one model per fusion stream")
     p.add_argument("--out", type=Path, required=True, help="output folder: model.pt and live/")
     p.add_argument("--checkpoint", type=Path, required=True, help="resumable checkpoint (persistent output)")
+    p.add_argument("--hha", type=Path, default=None, help="hha stage output (NYUD nets that read HHA)")
     args = p.parse_args(argv)
     result = train_experiment(cli.params_from(args), args.experiment, args.data, args.backbone, args.init,
                               args.out, args.checkpoint, device=str(pick_device()),
-                              progress=not args.no_progress)
+                              progress=not args.no_progress, hha_root=args.hha)
     print(f"{args.experiment}: {result}")
 
 

@@ -23,7 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 DVC = str(Path(sys.executable).with_name("dvc"))
 TRAIN = [f"train@{n}" for n in ("fcn32s-fixed", "fcn32s", "fcn16s", "fcn8s", "t1-alexnet", "t1-vgg16", "t1-googlenet")]
 BACKBONES = ["backbone@vgg16", "backbone@alexnet", "backbone@googlenet"]
+NYUD = ("nyud-rgb", "nyud-rgbd", "nyud-hha", "nyud-rgbhha", "nyud-rgbhha16s")
+TRAIN_NYUD = [f"train_nyud@{n}" for n in NYUD]
 EVAL = [s.replace("train", "evaluate") for s in TRAIN]
+TRAIN, EVAL = TRAIN + TRAIN_NYUD, EVAL + [s.replace("train", "evaluate") for s in TRAIN_NYUD]
 
 pytestmark = pytest.mark.slow
 
@@ -35,8 +38,8 @@ def tiny_params() -> dict:
     p["twin"]["nyud"].update(n_train=6, n_test=3, scale=0.125)
     p["net"]["smoke"]["width"] = 0.0625
     p["backbone"]["smoke"].update(iterations=2, batch_size=2, image_size=64)  # AlexNet needs >= 63
-    p["train"]["smoke"].update(iterations=2, skip_iterations=2, table1_iterations=2, batch_size=1, val_every=2,
-                               checkpoint_every=1)
+    p["train"]["smoke"].update(iterations=2, skip_iterations=2, table1_iterations=2, table4_iterations=2,
+                               batch_size=1, val_every=2, checkpoint_every=1)
     p["timing"].update(size=48, smoke_trials=1, warmup=0)
     return p
 
@@ -83,10 +86,12 @@ def test_repro_builds_everything_then_is_up_to_date(repo):
     log = _run([DVC, "repro"], work, env)
     assert _ran(log) == {"download@voc", "download@nyud", "prepare_nyud", "hha", *BACKBONES, "timing", "report",
                          *TRAIN, *EVAL}
-    for name in ("table1.md", "table2.md", "table3.md", "figure4.png", "curves.png"):
+    for name in ("table1.md", "table2.md", "table3.md", "table4.md", "figure4.png", "curves.png"):
         assert (work / "reports" / name).stat().st_size > 0
     table1 = (work / "reports" / "table1.md").read_text()
     assert all(f"| {net} " in table1 for net in ("FCN-AlexNet", "FCN-VGG16", "FCN-GoogLeNet"))
+    table4 = (work / "reports" / "table4.md").read_text()
+    assert "| FCN-16s RGB-HHA " in table4 and "Gupta et al. *(reference, as published)*" in table4
     table2 = (work / "reports" / "table2.md").read_text()
     assert "Smoke profile" in table2 and "| FCN-8s " in table2 and "CPU:" in table2
     metrics = json.loads((work / "metrics" / "fcn8s.json").read_text())

@@ -29,7 +29,7 @@ def setup(tmp_path_factory):
 
 
 def _train(params, tmp, out="m"):
-    return pipeline.train_experiment(params, "fcn32s", tmp / "voc", tmp / "bb.pt", tmp / "bb.pt", tmp / out,
+    return pipeline.train_experiment(params, "fcn32s", tmp / "voc", tmp / "bb.pt", [tmp / "bb.pt"], tmp / out,
                                      tmp / "ck" / f"{out}.pt", progress=False)
 
 

@@ -1,7 +1,9 @@
-"""GoogLeNet classifier and FCN-GoogLeNet, built from torchvision's GoogLeNet modules.
+"""GoogLeNet classifier and FCN-GoogLeNet in torchvision's GoogLeNet layout.
 
-Reusing torchvision's `BasicConv2d` and `Inception` (with torchvision's attribute names conv1,
-conv2, conv3, inception3a ... inception5b, fc) makes its ImageNet weights load key for key.
+`BasicConv2d` and `Inception` below have torchvision's structure and attribute names (conv1,
+conv2, conv3, inception3a ... inception5b, fc; branch1 ... branch4 inside), so its ImageNet
+weights load key for key. They are written here rather than imported because importing
+torchvision.models costs every stage process about a second.
 The trunk differs from the paper's 2014 Caffe GoogLeNet: every conv is followed by batch norm,
 the "5x5" branch uses a 3x3 kernel (torchvision issue 906), and there are no LRN layers.
 Caffe names: conv1 = conv1/7x7_s2, conv2 = conv2/3x3_reduce, conv3 = conv2/3x3, pool1 ... pool4 =
@@ -18,12 +20,41 @@ from typing import Mapping
 
 import torch
 from torch import nn
-from torchvision.models.googlenet import BasicConv2d, Inception
 
 from segcore.models.common import SingleUpsamplingFCN, channel_scaler, load_mapped
 from segcore.models.fcn import compose
 
 TORCHVISION_GOOGLENET_NORMALISATION = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
+
+
+class BasicConv2d(nn.Module):
+    """conv (no bias) -> batch norm (eps 0.001) -> ReLU, as torchvision's."""
+
+    def __init__(self, c_in: int, c_out: int, **conv: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, bias=False, **conv)
+        self.bn = nn.BatchNorm2d(c_out, eps=0.001)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.bn(self.conv(x)))
+
+
+class Inception(nn.Module):
+    """Four branches concatenated: 1x1 | 1x1 -> 3x3 | 1x1 -> "5x5" (3x3, as torchvision) | pool -> 1x1."""
+
+    def __init__(self, c_in: int, ch1x1: int, ch3x3red: int, ch3x3: int, ch5x5red: int, ch5x5: int,
+                 pool_proj: int) -> None:
+        super().__init__()
+        self.branch1 = BasicConv2d(c_in, ch1x1, kernel_size=1)
+        self.branch2 = nn.Sequential(BasicConv2d(c_in, ch3x3red, kernel_size=1),
+                                     BasicConv2d(ch3x3red, ch3x3, kernel_size=3, padding=1))
+        self.branch3 = nn.Sequential(BasicConv2d(c_in, ch5x5red, kernel_size=1),
+                                     BasicConv2d(ch5x5red, ch5x5, kernel_size=3, padding=1))
+        self.branch4 = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True),
+                                     BasicConv2d(c_in, pool_proj, kernel_size=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], 1)
 
 # Inception blocks: (1x1, 3x3 reduce, 3x3, "5x5" reduce, "5x5", pool proj) at width 1; a 3x3 max
 # pool (stride 2) precedes 4a, a 2x2 one precedes 5a.

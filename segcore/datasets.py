@@ -1,0 +1,58 @@
+"""Which data set an experiment reads and how its inputs are built: VOC (+ SBD) or NYUD.
+
+One place maps an experiment (segcore.experiments) to its class count, class names, input
+channels and the torch Dataset of a split, so training and evaluation never branch on the data
+set themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from segcore.data import nyud, voc
+from segcore.data.nyud_dataset import MODALITIES, NyudDataset, hha_mean, hha_preprocess
+from segcore.preprocess import Preprocess
+
+CLASS_NAMES: dict[str, tuple[str, ...]] = {"voc": tuple(voc.CLASSES), "nyud": nyud.CLASSES}
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The preprocessing a net's inputs went through: RGB (from its backbone) and, if used, HHA."""
+
+    rgb: Preprocess
+    hha: Preprocess | None = None
+
+    def to_dict(self) -> dict:
+        return {"preprocess": self.rgb.to_dict(), "hha_preprocess": self.hha.to_dict() if self.hha else None}
+
+    @classmethod
+    def from_record(cls, record: dict) -> Inputs:
+        hha = record.get("hha_preprocess")
+        return cls(Preprocess.from_dict(record["preprocess"]), Preprocess.from_dict(hha) if hha else None)
+
+
+def n_classes(exp) -> int:
+    return len(CLASS_NAMES[exp.dataset])
+
+
+def in_channels(exp) -> int:
+    """3 for RGB; NYUD's RGBD net takes 4 and the RGB-HHA fusion 6."""
+    return MODALITIES[exp.modality] if exp.dataset == "nyud" else 3
+
+
+def make_inputs(exp, rgb: Preprocess, data_root: Path, hha_root: Path | None) -> Inputs:
+    """The experiment's preprocessing; HHA is centred by the mean of its own training frames."""
+    if exp.dataset != "nyud" or exp.modality not in ("hha", "rgbhha"):
+        return Inputs(rgb)
+    if hha_root is None:
+        raise ValueError(f"{exp.name} reads HHA images: pass the hha stage's output (--hha)")
+    return Inputs(rgb, hha_preprocess(rgb, hha_mean(hha_root, nyud.split_names(data_root, exp.train_split))))
+
+
+def split_dataset(exp, split: str, data_root: Path, hha_root: Path | None, inputs: Inputs):
+    """Dataset of (x, label, id) for ``split`` of the experiment's data set."""
+    if exp.dataset == "voc":
+        return voc.SegmentationDataset(voc.split_samples(Path(data_root), split), transform=inputs.rgb)
+    return NyudDataset(data_root, hha_root or Path(data_root), split, exp.modality, inputs.rgb, inputs.hha)
