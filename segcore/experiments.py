@@ -37,8 +37,8 @@ class Experiment:
 
     def iterations(self, recipe) -> int:
         """Training steps under ``recipe`` (a segcore.params.TrainScale)."""
-        if self.table == 4:  # every NYUD net, the 16s fusion included
-            return recipe.table4_iterations
+        if self.table == 4:  # NYUD: nets from the backbone, and fusion nets from trained NYUD nets
+            return recipe.table4_fusion_iterations if self.parents else recipe.table4_iterations
         if self.stage > 0:
             return recipe.skip_iterations
         return recipe.table1_iterations if self.table == 1 else recipe.iterations

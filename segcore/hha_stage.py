@@ -18,7 +18,13 @@ def _encode_one(name: str, prepared: Path, out: Path, camera: Camera) -> str:
 
     depth = np.load(prepared / "depth" / f"{name}.npy")
     raw = np.load(prepared / "raw_depth" / f"{name}.npy")
-    encoded = hha(depth, camera, missing=raw == 0)  # Gupta et al.: raw-depth holes leave the plane fits
+    missing = raw == 0  # Gupta et al.: raw-depth holes leave the plane fits
+    if missing.all():
+        # No raw return at all (a failed frame): no plane could be fitted, every angle would read
+        # 180 degrees and gravity would be arbitrary. Fit the in-painted depth instead and say so.
+        print(f"hha: {name} has no valid raw depth; its normals come from the in-painted depth")
+        missing = None
+    encoded = hha(depth, camera, missing=missing)
     tmp = out / f".{name}.png.tmp"
     Image.fromarray(encoded).save(tmp, format="PNG")
     os.replace(tmp, out / f"{name}.png")

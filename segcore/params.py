@@ -112,7 +112,8 @@ class TrainScale:
     iterations: int = field(ge=1)
     skip_iterations: int = field(ge=1)
     table1_iterations: int = field(ge=1, doc="Table 1 nets: VOC2011 train only, one fixed lr")
-    table4_iterations: int = field(ge=1, doc="Table 4 nets (NYUD) trained from the backbone or their streams")
+    table4_iterations: int = field(ge=1, doc="Table 4 nets (NYUD) trained from the backbone")
+    table4_fusion_iterations: int = field(ge=1, doc="Table 4 RGB-HHA nets, started from trained NYUD nets")
     net_lr_scale: NetLrScale
     normalise_loss: bool
     val_every: int = field(ge=1)

@@ -119,7 +119,8 @@ def _table4(params: Params, metrics_dir: Path, models_dir: Path, smoke: bool, ou
         data = (f"NYU Depth v2 labeled (795 / 654 split, 40 classes); trained on {first.train_split}, "
                 f"{metrics[first.test_split]['images']} {first.test_split} images")
     info = provenance(params, metrics, backbone_sources(models_dir, ("vgg16",)), data,
-                      f"{params.recipe.table4_iterations} steps per net")
+                      f"{params.recipe.table4_iterations} steps per net, {params.recipe.table4_fusion_iterations} "
+                      "more for each fusion net")
     return build_table4(params, metrics_dir, _read_json, info, smoke, out)
 
 

@@ -188,3 +188,18 @@ def test_dataset_gives_each_modality_its_channels(prepared, tmp_path, modality, 
     if modality == "rgbhha":  # HHA centred by its own training mean
         hha = torch.stack([data[i][0][3:] for i in range(len(data))])
         assert hha.mean(dim=(0, 2, 3)).abs().max() < 0.05
+
+
+def test_a_frame_without_raw_depth_is_encoded_from_the_filled_depth(prepared, tmp_path, capsys):
+    import shutil
+
+    copy = tmp_path / "prepared"
+    shutil.copytree(prepared, copy)
+    name = nyud.split_names(copy, "train")[0]
+    raw = np.load(copy / "raw_depth" / f"{name}.npy")
+    np.save(copy / "raw_depth" / f"{name}.npy", np.zeros_like(raw))
+    hha_stage.encode_all(copy, tmp_path / "hha", workers=1)
+    assert f"{name} has no valid raw depth" in capsys.readouterr().out
+    hha = np.asarray(Image.open(tmp_path / "hha" / f"{name}.png"))
+    label = np.asarray(Image.open(copy / "labels" / f"{name}.png"))
+    assert abs(np.median(hha[..., 2][label == 1]) - 38) <= 1  # still a floor, not 180 degrees everywhere

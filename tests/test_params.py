@@ -108,3 +108,18 @@ def test_table1_learning_rates_follow_lr():
     # Table 1 trains its own schedule, Table 2's skip stages theirs.
     assert train_spec(paper, EXPERIMENTS["t1-vgg16"]).iterations == paper.train.paper.table1_iterations
     assert train_spec(paper, EXPERIMENTS["fcn16s"]).lr == pytest.approx(1e-6)
+
+
+def test_table4_schedules_and_rates():
+    from segcore.experiments import EXPERIMENTS
+    from segcore.pipeline import train_spec
+
+    params = load_params(ROOT / "params.yaml")
+    r = params.recipe
+    steps = {n: train_spec(params, e).iterations for n, e in EXPERIMENTS.items() if e.table == 4}
+    assert steps == {"nyud-rgb": r.table4_iterations, "nyud-rgbd": r.table4_iterations,
+                     "nyud-hha": r.table4_iterations, "nyud-rgbhha": r.table4_fusion_iterations,
+                     "nyud-rgbhha16s": r.table4_fusion_iterations}
+    # the 16s fusion is a skip stage: its rate drops by the stage factor, as FCN-16s on VOC
+    assert train_spec(params, EXPERIMENTS["nyud-rgbhha16s"]).lr == pytest.approx(params.base_lr(1))
+    assert EXPERIMENTS["nyud-rgbhha"].parents == ("nyud-rgb", "nyud-hha")

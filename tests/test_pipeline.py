@@ -39,6 +39,7 @@ def tiny_params() -> dict:
     p["net"]["smoke"]["width"] = 0.0625
     p["backbone"]["smoke"].update(iterations=2, batch_size=2, image_size=64)  # AlexNet needs >= 63
     p["train"]["smoke"].update(iterations=2, skip_iterations=2, table1_iterations=2, table4_iterations=2,
+                               table4_fusion_iterations=2,
                                batch_size=1, val_every=2, checkpoint_every=1)
     p["timing"].update(size=48, smoke_trials=1, warmup=0)
     return p
