@@ -93,7 +93,7 @@ def pretrain_smoke(arch: str, width: float, spec: PretrainSmoke, seed: int, prog
                               weight_decay=spec.weight_decay)
     net.train()
     # disable=None: a bar on a terminal, nothing in a captured log
-    bar = tqdm(range(spec.iterations), desc=f"pretrain {arch}", disable=None if progress else True,
+    bar = tqdm(range(getattr(spec.iterations, arch)), desc=f"pretrain {arch}", disable=None if progress else True,
                dynamic_ncols=True)
     for _ in bar:
         images, labels = _batch(rng, spec.image_size, spec.batch_size)
@@ -108,7 +108,7 @@ def pretrain_smoke(arch: str, width: float, spec: PretrainSmoke, seed: int, prog
         bar.set_postfix(loss=f"{loss.item():.3f}")
     accuracy = _held_out_accuracy(net, pre, spec.image_size, seed)
     return _record(arch, net, pre, width, "synthetic twin-object classification",
-                   {"held_out_accuracy": accuracy})
+                   {"held_out_accuracy": accuracy, "iterations": getattr(spec.iterations, arch)})
 
 
 @torch.inference_mode()

@@ -66,11 +66,20 @@ class Net:
 
 
 @dataclass(frozen=True)
+class PerArch:
+    """One value per backbone architecture (segcore.backbone.ARCHS)."""
+
+    vgg16: int = field(ge=1)
+    alexnet: int = field(ge=1)
+    googlenet: int = field(ge=1)
+
+
+@dataclass(frozen=True)
 class PretrainSmoke:
     """Synthetic classification pretraining: the smoke profile's stand-in for ImageNet."""
 
     optimizer: Literal["sgd", "adam"]
-    iterations: int = field(ge=1)
+    iterations: PerArch
     batch_size: int = field(ge=1)
     lr: float = field(gt=0.0)
     momentum: float = field(ge=0.0, lt=1.0, doc="SGD only")

@@ -37,7 +37,8 @@ def tiny_params() -> dict:
     p["twin"]["voc"].update(n_sbd_train=6, n_voc_train=3, n_voc_val=6, n_test=2, min_size=32, max_size=40)
     p["twin"]["nyud"].update(n_train=6, n_test=3, scale=0.125)
     p["net"]["smoke"]["width"] = 0.0625
-    p["backbone"]["smoke"].update(iterations=2, batch_size=2, image_size=64)  # AlexNet needs >= 63
+    p["backbone"]["smoke"].update(iterations={"vgg16": 2, "alexnet": 2, "googlenet": 2}, batch_size=2,
+                                  image_size=64)  # AlexNet needs >= 63
     p["train"]["smoke"].update(iterations=2, skip_iterations=2, table1_iterations=2, table4_iterations=2,
                                table4_fusion_iterations=2,
                                batch_size=1, val_every=2, checkpoint_every=1)

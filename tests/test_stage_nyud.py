@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from segcore import pipeline, pipeline_nyud
-from segcore.params import load_params
+from segcore.params import PerArch, load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,7 +24,7 @@ def tiny(tmp_path_factory):
         params, train=dataclasses.replace(params.train, smoke=smoke),
         net=dataclasses.replace(params.net, smoke=dataclasses.replace(params.net.smoke, width=0.0625)),
         backbone=dataclasses.replace(params.backbone, smoke=dataclasses.replace(
-            params.backbone.smoke, iterations=2, batch_size=2, image_size=32)),
+            params.backbone.smoke, iterations=PerArch(2, 2, 2), batch_size=2, image_size=32)),
         twin=dataclasses.replace(params.twin, nyud=dataclasses.replace(params.twin.nyud, n_train=5, n_test=2,
                                                                        scale=0.125)))
     pipeline_nyud.download_nyud(params, tmp / "nyud", tmp / "dl", progress=False)

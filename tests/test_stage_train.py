@@ -8,7 +8,7 @@ import torch
 
 from segcore import pipeline
 from segcore.data.twin_voc import write_voc_twin
-from segcore.params import load_params
+from segcore.params import PerArch, load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,7 +18,7 @@ def setup(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("stage")
     params = load_params(ROOT / "params.yaml")
     smoke = dataclasses.replace(params.train.smoke, iterations=4, batch_size=1, val_every=2, checkpoint_every=2)
-    pre = dataclasses.replace(params.backbone.smoke, iterations=2, batch_size=2, image_size=32)
+    pre = dataclasses.replace(params.backbone.smoke, iterations=PerArch(2, 2, 2), batch_size=2, image_size=32)
     params = dataclasses.replace(
         params, net=dataclasses.replace(params.net, smoke=dataclasses.replace(params.net.smoke, width=0.0625)),
         train=dataclasses.replace(params.train, smoke=smoke),
