@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import torch
 
@@ -31,3 +32,27 @@ def torch_save(obj: Any, path: Path | str) -> None:
     tmp = _tmp(path)
     torch.save(obj, tmp)
     os.replace(tmp, path)
+
+
+T = TypeVar("T")
+
+
+def build_dir(out: Path | str, build: Callable[[Path], T]) -> T:
+    """Run ``build(tmp)`` on a fresh ``<out>.tmp`` folder, then replace ``out`` with it.
+
+    Readers never see a half-built folder; a failure removes the temp folder and leaves ``out``
+    as it was. Returns what ``build`` returns.
+    """
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    try:
+        result = build(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return result

@@ -356,6 +356,15 @@ def safe_extract(archive: Path, root: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _fetch_pinned(archive: Archive, download_dir: Path, progress: bool, record_file: Path | None) -> Path:
+    """The verified download of `archive`; without a published checksum, pinned in `record_file`."""
+    path = fetch(archive.url, Path(download_dir) / archive.filename, md5=archive.md5, size=archive.size,
+                 sha256=archive.sha256, progress=progress)
+    if archive.md5 is None and archive.sha256 is None:
+        verify_or_record(path, record_file)
+    return path
+
+
 def ensure_file(archive: Archive, download_dir: Path, root: Path, *, progress: bool = True,
                 record_file: Path | None = None) -> Path:
     """Return `root/archive.filename`: the verified download, hard-linked (or copied) into place.
@@ -366,10 +375,7 @@ def ensure_file(archive: Archive, download_dir: Path, root: Path, *, progress: b
     target = Path(root) / archive.filename
     if target.exists():
         return target
-    path = fetch(archive.url, Path(download_dir) / archive.filename, md5=archive.md5, size=archive.size,
-                 sha256=archive.sha256, progress=progress)
-    if archive.md5 is None and archive.sha256 is None:
-        verify_or_record(path, record_file or RECORDED_CHECKSUMS)
+    path = _fetch_pinned(archive, download_dir, progress, record_file or RECORDED_CHECKSUMS)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
     tmp.unlink(missing_ok=True)
@@ -396,15 +402,9 @@ def ensure(
     target = Path(root) / archive.extracts_to
     if target.is_dir():
         return target
-    unpinned = archive.md5 is None and archive.sha256 is None
-    if unpinned and record_file is None:
+    if archive.md5 is None and archive.sha256 is None and record_file is None:
         raise ValueError(f"archive {archive.name!r} has no published checksum; pass record_file")
-    path = fetch(
-        archive.url, Path(download_dir) / archive.filename,
-        md5=archive.md5, size=archive.size, sha256=archive.sha256, progress=progress,
-    )
-    if unpinned:
-        verify_or_record(path, record_file)
+    path = _fetch_pinned(archive, download_dir, progress, record_file)
     safe_extract(path, root)
     if not target.is_dir():
         raise DownloadError(f"{path} was extracted into {root} but {target} is missing; wrong archive?")

@@ -6,10 +6,10 @@ rerun when only the NYUD side changes.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import asdict
 from pathlib import Path
 
+from segcore import atomic
 from segcore.data import nyud
 from segcore.params import Params
 
@@ -38,27 +38,12 @@ def download_nyud(params: Params, out: Path, archives: Path, progress: bool = Tr
 
 def prepare_nyud(params: Params, src: Path, out: Path) -> dict[str, int]:
     """Crops, 40-class labels, depth and splits in the FCN / Gupta form (segcore.data.nyud.prepare)."""
-    out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    sizes = nyud.prepare(src, tmp, val_fraction=params.nyud.val_fraction, seed=params.seed)
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)  # a killed run leaves only the .tmp folder, never a half-prepared data set
-    return sizes
+    return atomic.build_dir(out, lambda tmp: nyud.prepare(src, tmp, val_fraction=params.nyud.val_fraction,
+                                                          seed=params.seed))
 
 
 def encode_hha(prepared: Path, out: Path, workers: int | None = None) -> int:
     """HHA PNG of every prepared frame; returns the number of frames."""
     from segcore.hha_stage import encode_all
 
-    out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    count = encode_all(prepared, tmp, workers)
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
-    return count
+    return atomic.build_dir(out, lambda tmp: encode_all(prepared, tmp, workers))

@@ -134,7 +134,7 @@ def test_failed_preparation_leaves_no_output(twin, tmp_path):
     params = load_params(ROOT / "params.yaml")
     with pytest.raises(nyud.DataError):
         prepare_nyud(params, bad, tmp_path / "nyud_fcn")
-    assert not (tmp_path / "nyud_fcn").exists()
+    assert not (tmp_path / "nyud_fcn").exists() and not (tmp_path / "nyud_fcn.tmp").exists()
 
 
 @pytest.fixture(scope="module")

@@ -169,7 +169,8 @@ def _blobs(rng: np.random.Generator, frame: tuple[int, int], count: int, radius:
 
 
 def raw_ids(rng: np.random.Generator) -> np.ndarray:
-    """Twin classMapping40: mapClass (894,) with values 1..40, and for each 40-class the raw id used."""
+    """Twin classMapping40: mapClass (894,) with values 1..40; raw ids 1..40 map to themselves so
+    every class has at least one raw id."""
     map_class = rng.integers(1, len(CLASSES) + 1, size=NUM_RAW_CLASSES)
     map_class[: len(CLASSES)] = np.arange(1, len(CLASSES) + 1)  # every class has at least one raw id
     return map_class
