@@ -1,8 +1,8 @@
-"""Which data set an experiment reads and how its inputs are built: VOC (+ SBD) or NYUD.
+"""Which data set an experiment reads and how its inputs are built: VOC (+ SBD), NYUD or SIFT Flow.
 
-One place maps an experiment (segcore.experiments) to its class count, class names, input
-channels and the torch Dataset of a split, so training and evaluation never branch on the data
-set themselves.
+One place maps an experiment (segcore.experiments) to its class count (or heads), class names,
+input channels and the torch Dataset of a split, so training and evaluation never branch on the
+data set themselves.
 """
 
 from __future__ import annotations
@@ -10,11 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from segcore.data import nyud, voc
+from segcore.data import nyud, siftflow, voc
 from segcore.data.nyud_dataset import MODALITIES, NyudDataset, hha_mean, hha_preprocess
 from segcore.preprocess import Preprocess
 
-CLASS_NAMES: dict[str, tuple[str, ...]] = {"voc": tuple(voc.CLASSES), "nyud": nyud.CLASSES}
+# The class names of every head of a data set's net, in output order (segcore.heads).
+HEADS: dict[str, dict[str, tuple[str, ...]]] = {
+    "voc": {"": tuple(voc.CLASSES)},
+    "nyud": {"": nyud.CLASSES},
+    "siftflow": {"sem": siftflow.CLASSES, "geo": siftflow.GEO_CLASSES},
+}
+CLASS_NAMES: dict[str, tuple[str, ...]] = {name: next(iter(h.values())) for name, h in HEADS.items()}
+# SIFT Flow's means skip classes absent from the test ground truth (FCN paper Table 5).
+EXCLUDE_ABSENT = frozenset({"siftflow"})
 
 
 @dataclass(frozen=True)
@@ -33,8 +41,12 @@ class Inputs:
         return cls(Preprocess.from_dict(record["preprocess"]), Preprocess.from_dict(hha) if hha else None)
 
 
-def n_classes(exp) -> int:
-    return len(CLASS_NAMES[exp.dataset])
+def n_classes(exp) -> int | dict[str, int]:
+    """The class count, or {head: class count} for a multi-head net (SIFT Flow: {"sem": 33, "geo": 3})."""
+    heads = HEADS[exp.dataset]
+    if list(heads) == [""]:
+        return len(heads[""])
+    return {name: len(classes) for name, classes in heads.items()}
 
 
 def in_channels(exp) -> int:
@@ -55,4 +67,6 @@ def split_dataset(exp, split: str, data_root: Path, hha_root: Path | None, input
     """Dataset of (x, label, id) for ``split`` of the experiment's data set."""
     if exp.dataset == "voc":
         return voc.SegmentationDataset(voc.split_samples(Path(data_root), split), transform=inputs.rgb)
+    if exp.dataset == "siftflow":
+        return siftflow.SiftFlowDataset(data_root, split, inputs.rgb)
     return NyudDataset(data_root, hha_root or Path(data_root), split, exp.modality, inputs.rgb, inputs.hha)

@@ -97,6 +97,15 @@ CATALOG: dict[str, Archive] = {
         size=2_626,
         extracts_to="splits.mat",
     ),
+    # SIFT Flow (Table 5): one zip, no published checksum (size + sha256 pinned on first download).
+    "siftflow": Archive(
+        name="siftflow",
+        url="http://www.cs.unc.edu/~jtighe/Papers/ECCV10/siftflow/SiftFlowDataset.zip",
+        filename="SiftFlowDataset.zip",
+        md5=None,
+        size=None,  # about 140 MB
+        extracts_to="SiftFlowDataset",
+    ),
 }
 
 # Size + sha256 of first downloads of files without a published checksum (commit this file).

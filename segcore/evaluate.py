@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from segcore import heads
 from segcore.metrics import confusion
 
 
@@ -29,19 +30,30 @@ def predict(model: nn.Module, image: torch.Tensor, device: torch.device | str = 
 def accumulate(model: nn.Module, dataset: Iterable, n_classes: int,
                device: torch.device | str = "cpu", keep: int = 0) -> tuple[np.ndarray, dict]:
     """Confusion matrix over a dataset of (image, label, id); also returns the first ``keep`` predictions."""
+    hists, kept = accumulate_heads(model, dataset, n_classes, device, keep)
+    return hists[0], kept
+
+
+def accumulate_heads(model: nn.Module, dataset: Iterable, n_classes: int | dict[str, int],
+                     device: torch.device | str = "cpu", keep: int = 0) -> tuple[list[np.ndarray], dict]:
+    """One confusion matrix per head (segcore.heads); kept predictions are the first head's maps."""
     was_training = model.training
     model.eval()
-    hist = np.zeros((n_classes, n_classes), dtype=np.int64)
+    hists = [np.zeros((n, n), dtype=np.int64) for n in heads.sizes(n_classes)]
     kept: dict[str, np.ndarray] = {}
     try:
         for image, label, sample_id in dataset:
-            pred = predict(model, image, device)
-            hist += confusion(label, pred, n_classes)
+            with torch.inference_mode():
+                logits = model(image.unsqueeze(0).to(device))  # (1, K, H, W)
+            parts = [p.argmax(1).cpu() for p in heads.split_logits(logits, n_classes)]  # (1, H, W) each
+            planes = heads.split_labels(label.unsqueeze(0), n_classes)
+            for hist, part, plane, n in zip(hists, parts, planes, heads.sizes(n_classes)):
+                hist += confusion(plane, part, n)
             if len(kept) < keep:
-                kept[sample_id] = pred.numpy().astype(np.uint8)
+                kept[sample_id] = parts[0][0].numpy().astype(np.uint8)
     finally:
         model.train(was_training)
-    return hist, kept
+    return hists, kept
 
 
 def write_submission(predictions: Iterable[tuple[str, np.ndarray]], palette: list[int], out: Path,

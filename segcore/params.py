@@ -41,14 +41,33 @@ class NyudTwin:
 
 
 @dataclass(frozen=True)
+class SiftflowTwin:
+    """Size of the synthetic SIFT Flow twin (see segcore.data.twin_siftflow)."""
+
+    seed: int = field(ge=0)
+    n_train: int = field(ge=8, doc="training images, unannotated ones included (real: 2,488)")
+    n_test: int = field(ge=8, doc="images in TestSet1.txt (real: 200)")
+    n_unannotated: int = field(ge=0, doc="training images without any label (real: 2)")
+    size: int = field(ge=32, le=256, doc="image side in pixels (real: 256)")
+
+
+@dataclass(frozen=True)
 class Twin:
     voc: VocTwin
     nyud: NyudTwin
+    siftflow: SiftflowTwin
 
 
 @dataclass(frozen=True)
 class Nyud:
     """NYUD preparation: the held-out part of the 795 training frames used for validation curves."""
+
+    val_fraction: float = field(gt=0.0, lt=1.0)
+
+
+@dataclass(frozen=True)
+class Siftflow:
+    """SIFT Flow preparation: the held-out part of the training images used for validation curves."""
 
     val_fraction: float = field(gt=0.0, lt=1.0)
 
@@ -123,6 +142,8 @@ class TrainScale:
     table1_iterations: int = field(ge=1, doc="Table 1 nets: VOC2011 train only, one fixed lr")
     table4_iterations: int = field(ge=1, doc="Table 4 nets (NYUD) trained from the backbone")
     table4_fusion_iterations: int = field(ge=1, doc="Table 4 RGB-HHA nets, started from trained NYUD nets")
+    table5_iterations: int = field(ge=1, doc="Table 5 two-headed FCN-32s (SIFT Flow) from the backbone")
+    table5_skip_iterations: int = field(ge=1, doc="Table 5 FCN-16s from the trained FCN-32s")
     net_lr_scale: NetLrScale
     normalise_loss: bool
     val_every: int = field(ge=1)
@@ -161,6 +182,7 @@ class Params:
     seed: int = field(ge=0)
     twin: Twin
     nyud: Nyud
+    siftflow: Siftflow
     net: Net
     backbone: Backbone
     train: Train
@@ -213,4 +235,8 @@ def load_params(path: Path | str = "params.yaml") -> Params:
     voc = params.twin.voc
     if voc.min_size > voc.max_size:
         raise ConfigError(f"twin.voc.min_size = {voc.min_size} must be <= twin.voc.max_size = {voc.max_size}")
+    sift = params.twin.siftflow
+    if sift.n_unannotated >= sift.n_train:
+        raise ConfigError(f"twin.siftflow.n_unannotated = {sift.n_unannotated} must be < twin.siftflow.n_train "
+                          f"= {sift.n_train}")
     return params

@@ -12,11 +12,11 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
-from segcore import atomic, datasets
+from segcore import atomic, datasets, heads
 from segcore import backbone as backbone_mod
 from segcore.data import voc
 from segcore.device import environment
-from segcore.evaluate import accumulate, predict, write_submission
+from segcore.evaluate import accumulate_heads, predict, write_submission
 from segcore.download import file_digest
 from segcore.experiments import Experiment, get_experiment
 from segcore.metrics import per_class_iu, scores
@@ -168,6 +168,27 @@ def _percent(d: dict[str, float]) -> dict[str, float]:
     return {k: round(100 * v, 4) for k, v in d.items()}
 
 
+def split_scores(exp: Experiment, hists: list, images: int) -> tuple[dict, dict]:
+    """Metrics (percent) and per-class IU of one split from its per-head confusion matrices.
+
+    The first head gives the four metrics of the paper; every further head its pixel accuracy
+    (SIFT Flow: ``geo_acc``). SIFT Flow's means skip classes absent from the split's ground truth,
+    found from the matrix, and the result names them.
+    """
+    classes = datasets.HEADS[exp.dataset]
+    exclude = exp.dataset in datasets.EXCLUDE_ABSENT
+    first, *others = classes
+    metrics = _percent(scores(hists[0], exclude_absent=exclude))
+    metrics.update({f"{name}_acc": round(100 * scores(h)["pixel_acc"], 4) for name, h in zip(others, hists[1:])})
+    per_class = {name or "iu": per_class_iu(h, list(names)) for (name, names), h in zip(classes.items(), hists)}
+    if exclude:
+        absent = [c for c, rows in zip(classes[first], hists[0].sum(1)) if rows == 0]
+        per_class["absent_from_ground_truth"] = absent
+        metrics["classes_scored"] = len(classes[first]) - len(absent)
+    metrics["images"] = images
+    return metrics, (per_class if len(per_class) > 1 else per_class["iu"])
+
+
 def evaluate_experiment(params: Params, name: str, data_root: Path, model_path: Path, metrics_out: Path,
                         eval_dir: Path, keep: int, device: str = "cpu", hha_root: Path | None = None) -> dict:
     """Score the val split (and the test split where labels exist) into one metrics JSON.
@@ -184,14 +205,14 @@ def evaluate_experiment(params: Params, name: str, data_root: Path, model_path: 
         shutil.rmtree(eval_dir)
     (eval_dir / "preds").mkdir(parents=True)
     metrics: dict = {**params.provenance(), **environment(device)}
-    n_classes, names = datasets.n_classes(exp), list(datasets.CLASS_NAMES[exp.dataset])
+    n_classes = datasets.n_classes(exp)
     split_of = lambda split: datasets.split_dataset(exp, split, Path(data_root), hha_root, inputs)  # noqa: E731
     val = split_of(exp.val_split)
-    hist, kept = accumulate(model, val, n_classes, device, keep=keep)
-    metrics[exp.val_split] = {**_percent(scores(hist)), "images": len(val)}
+    hists, kept = accumulate_heads(model, val, n_classes, device, keep=keep)
+    metrics[exp.val_split], per_class_val = split_scores(exp, hists, len(val))
     for sample_id, pred in kept.items():
-        voc.write_label_png(eval_dir / "preds" / f"{sample_id}.png", pred)
-    per_class = {exp.val_split: per_class_iu(hist, names)}
+        voc.write_label_png(eval_dir / "preds" / f"{sample_id}.png", pred, heads.sizes(n_classes)[0])
+    per_class = {exp.val_split: per_class_val}
     if exp.test_split:
         test = split_of(exp.test_split)
         if exp.dataset == "voc" and test.samples and test.samples[0].label is None:
@@ -200,9 +221,8 @@ def evaluate_experiment(params: Params, name: str, data_root: Path, model_path: 
             count = write_submission(preds, voc.palette(), eval_dir / f"{exp.test_split}_submission.tar.gz")
             metrics[exp.test_split] = {"submitted_images": count}
         else:
-            hist, _ = accumulate(model, test, n_classes, device)
-            per_class[exp.test_split] = per_class_iu(hist, names)
-            metrics[exp.test_split] = {**_percent(scores(hist)), "images": len(test)}
+            hists, _ = accumulate_heads(model, test, n_classes, device)
+            metrics[exp.test_split], per_class[exp.test_split] = split_scores(exp, hists, len(test))
     atomic.write_json(eval_dir / "per_class_iu.json", per_class)
     atomic.write_json(Path(metrics_out), metrics)
     return metrics

@@ -14,6 +14,7 @@ from segcore.experiments import EXPERIMENTS
 from segcore.params import Params
 from segcore.table1 import TABLE1_EXPERIMENTS, build_table1
 from segcore.table4 import TABLE4_EXPERIMENTS, build_table4
+from segcore.table5 import TABLE5_EXPERIMENTS, build_table5
 
 FIGURE_MODELS = ("fcn32s", "fcn16s", "fcn8s")
 GENERATED = ("reports", "metrics", "dvc.lock")  # tracked outputs of `dvc repro`
@@ -75,7 +76,7 @@ def backbone_sources(models_dir: Path, archs: tuple[str, ...]) -> str:
 
 def build_reports(params: Params, data_root: Path, metrics_dir: Path, eval_dir: Path, models_dir: Path,
                   out: Path) -> list[Path]:
-    """Write reports/table1.md, table2.md, table3.md, figure4.png and curves.png; returns the paths."""
+    """Write reports/table1.md ... table5.md, figure4.png and curves.png; returns the paths."""
     names = [row.experiment for row in paper.TABLE2.rows if row.experiment]
     metrics = {name: _read_json(Path(metrics_dir) / f"{name}.json") for name in names}
     all_timing = _read_json(Path(metrics_dir) / "timing.json")
@@ -89,6 +90,7 @@ def build_reports(params: Params, data_root: Path, metrics_dir: Path, eval_dir: 
     out = Path(out)
     table1 = _table1(params, metrics_dir, models_dir, all_timing, smoke, out / "table1.md")
     table4 = _table4(params, metrics_dir, models_dir, smoke, out / "table4.md")
+    table5 = _table5(params, metrics_dir, eval_dir, models_dir, smoke, out / "table5.md")
     figures.training_curves(
         {EXPERIMENTS[n].label: (Path(models_dir) / n / "live/plots/metrics/train/loss.tsv",
                                 Path(models_dir) / n / "live/plots/metrics/val/mean_iu.tsv") for n in names},
@@ -104,7 +106,7 @@ def build_reports(params: Params, data_root: Path, metrics_dir: Path, eval_dir: 
     paths = [out / "table2.md", out / "table3.md"]
     for path, page in zip(paths, (page2, page3)):
         report.write_text_atomic(path, page)
-    return [table1, *paths, table4, out / "figure4.png", out / "curves.png"]
+    return [table1, *paths, table4, table5, out / "figure4.png", out / "curves.png"]
 
 
 def _table4(params: Params, metrics_dir: Path, models_dir: Path, smoke: bool, out: Path) -> Path:
@@ -122,6 +124,22 @@ def _table4(params: Params, metrics_dir: Path, models_dir: Path, smoke: bool, ou
                       f"{params.recipe.table4_iterations} steps per net, {params.recipe.table4_fusion_iterations} "
                       "more for each fusion net")
     return build_table4(params, metrics_dir, _read_json, info, smoke, out)
+
+
+def _table5(params: Params, metrics_dir: Path, eval_dir: Path, models_dir: Path, smoke: bool, out: Path) -> Path:
+    final = EXPERIMENTS[TABLE5_EXPERIMENTS[-1]]
+    metrics = _read_json(Path(metrics_dir) / f"{final.name}.json")
+    test = f"{metrics[final.test_split]['images']} {final.test_split} images"
+    if params.data_source == "twin":
+        t = params.twin.siftflow
+        data = (f"synthetic SIFT Flow twin (segcore.data.twin_siftflow, seed {t.seed}, {t.n_train} training images "
+                f"({t.n_unannotated} unannotated) + {t.n_test} test, {t.size} x {t.size}); {test}")
+    else:
+        data = f"SIFT Flow (2,488 / 200 split, 2 unannotated training images dropped); {test}"
+    r = params.recipe
+    info = provenance(params, metrics, backbone_sources(models_dir, ("vgg16",)), data,
+                      f"{r.table5_iterations} steps (32s) / {r.table5_skip_iterations} (16s)")
+    return build_table5(params, metrics_dir, eval_dir, _read_json, info, smoke, out)
 
 
 def _table1(params: Params, metrics_dir: Path, models_dir: Path, timing: dict, smoke: bool, out: Path) -> Path:

@@ -18,8 +18,8 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from segcore import atomic
-from segcore.evaluate import accumulate
+from segcore import atomic, heads
+from segcore.evaluate import accumulate_heads
 from segcore.metrics import scores
 from segcore.models.registry import freeze_all_but
 
@@ -61,6 +61,19 @@ def pixel_loss(logits: torch.Tensor, label: torch.Tensor, normalise: bool) -> to
     return total / valid.clamp(min=1)
 
 
+def heads_loss(logits: torch.Tensor, label: torch.Tensor, n_classes: int | dict[str, int],
+               normalise: bool) -> torch.Tensor:
+    """The sum of every head's pixel loss (SIFT Flow: semantic + geometric, as the reference net)."""
+    return sum(pixel_loss(part, plane, normalise)
+               for part, plane in zip(heads.split_logits(logits, n_classes), heads.split_labels(label, n_classes)))
+
+
+def val_scores(hists: list[np.ndarray], n_classes: int | dict[str, int]) -> dict[str, float]:
+    """Scores of the first head, plus the pixel accuracy of every other head (``<name>_pixel_acc``)."""
+    extra = {f"{name}_pixel_acc": scores(h)["pixel_acc"] for name, h in zip(heads.names(n_classes)[1:], hists[1:])}
+    return {**scores(hists[0]), **extra}
+
+
 def make_optimizer(model: nn.Module, spec: TrainSpec) -> torch.optim.Optimizer:
     """Two groups: weights (lr, decay) and biases (bias_lr_mult x lr, no decay); SGD or Adam."""
     weights, biases = [], []
@@ -96,7 +109,7 @@ def load_checkpoint(path: Path, fingerprint: str) -> dict | None:
     return state
 
 
-def train(model: nn.Module, train_set, val_set, spec: TrainSpec, *, n_classes: int,
+def train(model: nn.Module, train_set, val_set, spec: TrainSpec, *, n_classes: int | dict[str, int],
           checkpoint: Path, fingerprint: str, live=None, device: str = "cpu",
           progress: bool = True) -> dict[str, float]:
     """Train ``model`` in place for ``spec.iterations`` optimizer steps; returns the last val scores.
@@ -104,6 +117,7 @@ def train(model: nn.Module, train_set, val_set, spec: TrainSpec, *, n_classes: i
     ``checkpoint`` is written every ``spec.checkpoint_every`` steps and read back on start when its
     ``fingerprint`` matches (same params, same initial weights, same data), so a killed run
     resumes. ``live`` is a dvclive.Live (or None) that receives train/loss and val/mean_iu.
+    ``n_classes``: an int, or the heads of a multi-head net (segcore.heads), whose losses are summed.
     """
     torch.manual_seed(spec.seed)
     rng = np.random.Generator(np.random.PCG64(spec.seed))
@@ -123,7 +137,7 @@ def train(model: nn.Module, train_set, val_set, spec: TrainSpec, *, n_classes: i
     bar = tqdm(range(start, spec.iterations), initial=start, total=spec.iterations,
                desc="train", disable=None if progress else True, dynamic_ncols=True)
     for step in bar:
-        loss = _train_step(model, optimizer, train_set, rng, spec, device)
+        loss = _train_step(model, optimizer, train_set, rng, spec, n_classes, device)
         if not np.isfinite(loss):
             hint = "" if spec.normalise_loss else " or set normalise_loss: true"
             raise TrainingError(f"loss is {loss} at step {step + 1}: lower the learning rate "
@@ -134,8 +148,8 @@ def train(model: nn.Module, train_set, val_set, spec: TrainSpec, *, n_classes: i
             live.step = done
             live.log_metric("train/loss", loss)
         if done % spec.val_every == 0 or done == spec.iterations:
-            hist, _ = accumulate(model, val_set, n_classes, device)
-            last = scores(hist)
+            hists, _ = accumulate_heads(model, val_set, n_classes, device)
+            last = val_scores(hists, n_classes)
             if live is not None:
                 live.log_metric("val/mean_iu", last["mean_iu"])
                 live.make_summary()
@@ -147,14 +161,14 @@ def train(model: nn.Module, train_set, val_set, spec: TrainSpec, *, n_classes: i
 
 
 def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer, train_set, rng: np.random.Generator,
-                spec: TrainSpec, device: str) -> float:
+                spec: TrainSpec, n_classes: int | dict[str, int], device: str) -> float:
     """One optimizer step over ``batch_size`` whole images drawn with replacement; returns mean loss."""
     optimizer.zero_grad(set_to_none=True)
     total = 0.0
     for index in rng.integers(0, len(train_set), size=spec.batch_size):
         image, label, _ = train_set[int(index)]
         logits = model(image.unsqueeze(0).to(device))  # (1, K, H, W)
-        loss = pixel_loss(logits, label.unsqueeze(0).to(device), spec.normalise_loss) / spec.batch_size
+        loss = heads_loss(logits, label.unsqueeze(0).to(device), n_classes, spec.normalise_loss) / spec.batch_size
         loss.backward()
         total += loss.item()
     if np.isfinite(total):  # never apply a non-finite update: the caller stops with an error

@@ -8,8 +8,9 @@ from pathlib import Path
 from segcore import cli
 from segcore.pipeline import download_voc
 from segcore.pipeline_nyud import download_nyud
+from segcore.pipeline_siftflow import download_siftflow
 
-DATASETS = {"voc": download_voc, "nyud": download_nyud}  # later: siftflow, isbi
+DATASETS = {"voc": download_voc, "nyud": download_nyud, "siftflow": download_siftflow}
 
 
 def main(argv=None) -> None:

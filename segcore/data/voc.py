@@ -32,9 +32,6 @@ CLASSES = (
 NUM_CLASSES = len(CLASSES)  # 21
 VOID = 255
 SEG11VALID_SIZE = 736  # VOC2011 seg val minus SBD train, on the real data (FCN paper, sec. 4)
-_VALID_VALUES = np.zeros(256, dtype=bool)
-_VALID_VALUES[:NUM_CLASSES] = True
-_VALID_VALUES[VOID] = True
 
 
 class DataError(ValueError):
@@ -74,12 +71,12 @@ def palette() -> list[int]:
     return colours
 
 
-def check_label_values(label: np.ndarray, path: Path | str) -> None:
-    """Raise DataError naming `path` if `label` holds a value outside {0..20, 255}."""
-    bad = ~_VALID_VALUES[label]
+def check_label_values(label: np.ndarray, path: Path | str, n_classes: int = NUM_CLASSES) -> None:
+    """Raise DataError naming `path` if `label` holds a value outside {0..n_classes - 1, 255}."""
+    bad = (label >= n_classes) & (label != VOID)
     if bad.any():
         values = sorted(set(np.unique(label[bad]).tolist()))[:5]
-        raise DataError(f"label {path} holds values {values} outside 0..{NUM_CLASSES - 1} and {VOID}")
+        raise DataError(f"label {path} holds values {values} outside 0..{n_classes - 1} and {VOID}")
 
 
 def read_image(path: Path | str) -> np.ndarray:
@@ -125,20 +122,23 @@ def read_sbd_label(path: Path | str) -> np.ndarray:
     return label
 
 
-def write_label_png(path: Path | str, label: np.ndarray) -> None:
-    """Write a uint8 (H, W) label as a VOC palette PNG, atomically (temp name + os.replace)."""
+def write_label_png(path: Path | str, label: np.ndarray, n_classes: int = NUM_CLASSES) -> None:
+    """Write a uint8 (H, W) label as a VOC palette PNG, atomically (temp name + os.replace).
+
+    ``n_classes``: labels above it (other than void) are refused; NYUD and SIFT Flow maps use more.
+    """
     path = Path(path)
-    data = encode_label_png(label, name=str(path))
+    data = encode_label_png(label, name=str(path), n_classes=n_classes)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
 
 
-def encode_label_png(label: np.ndarray, name: str = "<label>") -> bytes:
+def encode_label_png(label: np.ndarray, name: str = "<label>", n_classes: int = NUM_CLASSES) -> bytes:
     """Encode a uint8 (H, W) label as palette-PNG bytes (deterministic: no timestamps)."""
     if label.ndim != 2 or label.dtype != np.uint8:
         raise ValueError(f"label {name} must be uint8 (H, W), got {label.dtype} {label.shape}")
-    check_label_values(label, name)
+    check_label_values(label, name, n_classes)
     img = Image.fromarray(label)
     img.putpalette(palette())  # turns the "L" image into mode "P" with the VOC colours
     buf = io.BytesIO()

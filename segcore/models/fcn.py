@@ -132,12 +132,37 @@ def crop_offset(big: AffineMap, ref: AffineMap) -> int:
     return int(diff)
 
 
+Heads = dict[str, int]  # head name -> class count, e.g. {"sem": 33, "geo": 3} (SIFT Flow)
+
+
+def head_suffixes(n_classes: int | Heads) -> dict[str, int]:
+    """Layer-name suffix -> class count: "" for a plain net, "_sem" / "_geo" for a multi-head one."""
+    if isinstance(n_classes, int):
+        heads = {"": n_classes}
+    elif isinstance(n_classes, dict) and n_classes:
+        bad = [k for k in n_classes if not (isinstance(k, str) and k.isidentifier())]
+        if bad:
+            raise ValueError(f"head names must be identifiers, got {bad}")
+        heads = {f"_{name}": n for name, n in n_classes.items()}
+    else:
+        raise ValueError(f"n_classes must be an int or a non-empty {{head: classes}} dict, got {n_classes!r}")
+    if any(not isinstance(n, int) or n < 1 for n in heads.values()):
+        raise ValueError(f"class counts must be ints >= 1, got {n_classes!r}")
+    return heads
+
+
 class FCN(nn.Module):
-    """Fully convolutional VGG16. Input (N, in_channels, H, W) -> logits (N, n_classes, H, W)."""
+    """Fully convolutional VGG16. Input (N, in_channels, H, W) -> logits (N, K, H, W).
+
+    ``n_classes`` is an int (one head, K classes) or a dict of heads sharing the trunk (SIFT Flow's
+    {"sem": 33, "geo": 3}): each head has its own score and upsampling layers, named with the
+    head's suffix as in the reference net (score_fr_sem, upscore2_geo, ...), and the logits of the
+    heads are concatenated along channels in dict order (K = 33 + 3).
+    """
 
     def __init__(
         self,
-        n_classes: int,
+        n_classes: int | Heads,
         variant: str = "32s",
         width: float = 1.0,
         learn_upsampling: bool = False,
@@ -146,14 +171,15 @@ class FCN(nn.Module):
         super().__init__()
         if variant not in VARIANTS:
             raise ValueError(f"unknown FCN variant {variant!r}; allowed: {', '.join(VARIANTS)}")
-        if n_classes < 1 or in_channels < 1:
-            raise ValueError(
-                f"n_classes and in_channels must be >= 1, got {n_classes} and {in_channels}"
-            )
+        heads = head_suffixes(n_classes)
+        if in_channels < 1:
+            raise ValueError(f"in_channels must be >= 1, got {in_channels}")
         self.n_classes, self.variant, self.in_channels = n_classes, variant, in_channels
+        self.heads = heads
         self.trunk_names = self._build_trunk(vgg16_channels(width), in_channels)
         init_vgg_weights(self)  # trunk only: the head below has its own (zero / bilinear) init
-        self._build_head(n_classes, variant, learn_upsampling)
+        for suffix, n in heads.items():
+            self._build_head(n, variant, learn_upsampling, suffix)
         self.crop_offsets = self._derive_crop_offsets()
 
     def _build_trunk(self, plan: VGGPlan, in_channels: int) -> list[str]:
@@ -177,25 +203,30 @@ class FCN(nn.Module):
         self.drop6, self.drop7 = nn.Dropout(0.5), nn.Dropout(0.5)
         return names + ["fc6", "fc7"]
 
-    def _build_head(self, n: int, variant: str, learn_upsampling: bool) -> None:
-        """Score layers (zero init) and bilinear transposed convs (no bias)."""
-        self.score_fr = score_layer(self.fc7.out_channels, n)
+    def _build_head(self, n: int, variant: str, learn_upsampling: bool, suffix: str = "") -> None:
+        """Score layers (zero init) and bilinear transposed convs (no bias), names ending in ``suffix``."""
+        add = lambda name, layer: self.add_module(name + suffix, layer)  # noqa: E731
+        add("score_fr", score_layer(self.fc7.out_channels, n))
         if variant == "32s":
-            self.upscore = bilinear_upsampling(n, 64, 32, learnable=False)
+            add("upscore", bilinear_upsampling(n, 64, 32, learnable=False))
             return
-        self.upscore2 = bilinear_upsampling(n, 4, 2, learnable=learn_upsampling)
-        self.score_pool4 = score_layer(self._pool_channels["pool4"], n)
+        add("upscore2", bilinear_upsampling(n, 4, 2, learnable=learn_upsampling))
+        add("score_pool4", score_layer(self._pool_channels["pool4"], n))
         if variant == "16s":
-            self.upscore16 = bilinear_upsampling(n, 32, 16, learnable=False)
+            add("upscore16", bilinear_upsampling(n, 32, 16, learnable=False))
             return
-        self.upscore_pool4 = bilinear_upsampling(n, 4, 2, learnable=learn_upsampling)
-        self.score_pool3 = score_layer(self._pool_channels["pool3"], n)
-        self.upscore8 = bilinear_upsampling(n, 16, 8, learnable=False)
+        add("upscore_pool4", bilinear_upsampling(n, 4, 2, learnable=learn_upsampling))
+        add("score_pool3", score_layer(self._pool_channels["pool3"], n))
+        add("upscore8", bilinear_upsampling(n, 16, 8, learnable=False))
 
     def _chain(self, *names: str) -> list[nn.Module]:
-        """Trunk layers up to and including names[0], then the named head layers."""
+        """Trunk layers up to and including names[0], then the named head layers (first head's)."""
         upto = self.trunk_names[: self.trunk_names.index(names[0]) + 1]
-        return [getattr(self, n) for n in upto + list(names[1:])]
+        return [getattr(self, n) for n in upto] + [self._first(n) for n in names[1:]]
+
+    def _first(self, name: str) -> nn.Module:
+        """Head layer ``name`` of the first head (every head has the same geometry)."""
+        return getattr(self, name + next(iter(self.heads)))
 
     def _derive_crop_offsets(self) -> dict[str, int]:
         """Crop offsets from layer arithmetic: 32s {score: 19}; 8s {score_pool4c: 5, ...}."""
@@ -207,12 +238,12 @@ class FCN(nn.Module):
         pool4 = compose(self._chain("pool4", "score_pool4"))
         offsets = {"score_pool4c": crop_offset(pool4, compose(fuse4))}
         if self.variant == "16s":
-            offsets["score"] = crop_offset(compose(fuse4 + [self.upscore16]), data)
+            offsets["score"] = crop_offset(compose(fuse4 + [self._first("upscore16")]), data)
             return offsets
-        fuse3 = fuse4 + [self.upscore_pool4]
+        fuse3 = fuse4 + [self._first("upscore_pool4")]
         offsets["score_pool3c"] = crop_offset(compose(self._chain("pool3", "score_pool3")),
                                               compose(fuse3))
-        offsets["score"] = crop_offset(compose(fuse3 + [self.upscore8]), data)
+        offsets["score"] = crop_offset(compose(fuse3 + [self._first("upscore8")]), data)
         return offsets
 
     def _trunk(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -229,24 +260,30 @@ class FCN(nn.Module):
         return taps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C_in, H, W) float -> logits (N, n_classes, H, W), for any H, W >= 1."""
+        """(N, C_in, H, W) float -> logits (N, K, H, W), for any H, W >= 1."""
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"expected input (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
         taps = self._trunk(x)
-        score = self.score_fr(taps["fc7"])
+        outs = [self._head(taps, x, suffix) for suffix in self.heads]
+        return outs[0] if len(outs) == 1 else torch.cat(outs, 1)
+
+    def _head(self, taps: dict[str, torch.Tensor], x: torch.Tensor, suffix: str) -> torch.Tensor:
+        """One head's logits (N, n, H, W) from the trunk's taps."""
+        layer = lambda name: getattr(self, name + suffix)  # noqa: E731
+        score = layer("score_fr")(taps["fc7"])
         off = self.crop_offsets
         if self.variant == "32s":
-            return crop_to(self.upscore(score), off["score"], x)
+            return crop_to(layer("upscore")(score), off["score"], x)
         pool4, pool3 = taps["pool4"], taps["pool3"]
         if self.variant == "8s-atonce":
             pool4, pool3 = pool4 * ATONCE_POOL4_SCALE, pool3 * ATONCE_POOL3_SCALE
-        up = self.upscore2(score)
-        fuse_pool4 = up + crop_to(self.score_pool4(pool4), off["score_pool4c"], up)
+        up = layer("upscore2")(score)
+        fuse_pool4 = up + crop_to(layer("score_pool4")(pool4), off["score_pool4c"], up)
         if self.variant == "16s":
-            return crop_to(self.upscore16(fuse_pool4), off["score"], x)
-        up = self.upscore_pool4(fuse_pool4)
-        fuse_pool3 = up + crop_to(self.score_pool3(pool3), off["score_pool3c"], up)
-        return crop_to(self.upscore8(fuse_pool3), off["score"], x)
+            return crop_to(layer("upscore16")(fuse_pool4), off["score"], x)
+        up = layer("upscore_pool4")(fuse_pool4)
+        fuse_pool3 = up + crop_to(layer("score_pool3")(pool3), off["score_pool3c"], up)
+        return crop_to(layer("upscore8")(fuse_pool3), off["score"], x)
 
 
 def crop_offsets(variant: str) -> dict[str, int]:

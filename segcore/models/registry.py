@@ -12,27 +12,27 @@ from typing import Callable
 from torch import nn
 
 from segcore.models.alexnet import FCNAlexNet
-from segcore.models.fcn import FCN
+from segcore.models.fcn import FCN, Heads
 from segcore.models.fusion import LateFusionFCN
 from segcore.models.googlenet import FCNGoogLeNet
 
 
 def fcn32s(
-    *, n_classes: int, width: float = 1.0, learn_upsampling: bool = False, in_channels: int = 3
+    *, n_classes: int | Heads, width: float = 1.0, learn_upsampling: bool = False, in_channels: int = 3
 ) -> FCN:
-    """FCN-32s: score_fr upsampled 32x (fixed bilinear)."""
+    """FCN-32s: score_fr upsampled 32x (fixed bilinear). A {head: classes} dict gives one head each."""
     return FCN(n_classes, "32s", width, learn_upsampling, in_channels)
 
 
 def fcn16s(
-    *, n_classes: int, width: float = 1.0, learn_upsampling: bool = False, in_channels: int = 3
+    *, n_classes: int | Heads, width: float = 1.0, learn_upsampling: bool = False, in_channels: int = 3
 ) -> FCN:
     """FCN-16s: 2x score_fr + score_pool4, then 16x."""
     return FCN(n_classes, "16s", width, learn_upsampling, in_channels)
 
 
 def fcn8s(
-    *, n_classes: int, width: float = 1.0, learn_upsampling: bool = False, in_channels: int = 3
+    *, n_classes: int | Heads, width: float = 1.0, learn_upsampling: bool = False, in_channels: int = 3
 ) -> FCN:
     """FCN-8s: FCN-16s fuse + score_pool3, then 8x."""
     return FCN(n_classes, "8s", width, learn_upsampling, in_channels)
