@@ -49,7 +49,7 @@ def test_deterministic_given_a_seed():
     assert not np.array_equal(a.image, c.image)
 
 
-def test_rotation_by_half_turn_and_errors():
+def test_identity_grid_and_errors():
     coords = sampling_grid((5, 7), np.random.default_rng(0), elastic_std=0, max_rotation=0)
     np.testing.assert_allclose(coords, np.mgrid[0:5, 0:7], atol=1e-12)
     with pytest.raises(ValueError, match="same \\(H, W\\) shape"):
