@@ -15,6 +15,19 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
+def place(t: torch.nn.Module | torch.Tensor, device: torch.device | str):
+    """Move a net or a (N, C, H, W) batch to ``device`` in channels_last memory format.
+
+    Why: oneDNN's convolutions run fastest on NHWC. On this 2-core CPU a training step of the
+    1/8-width FCN-VGG16 takes 30 ms instead of 39, and of the 1/16-width U-Net 20 instead of 33
+    (tests/benchmarks/channels_last.py); CUDA convolutions gain too. The result is still
+    deterministic on the CPU.
+    """
+    if isinstance(t, torch.Tensor) and t.dim() != 4:
+        return t.to(device)
+    return t.to(device, memory_format=torch.channels_last)
+
+
 def cpu_model() -> str:
     """The CPU's marketing name from /proc/cpuinfo (Linux), else platform.processor()."""
     cpuinfo = Path("/proc/cpuinfo")

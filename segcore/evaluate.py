@@ -17,13 +17,14 @@ import torch
 from torch import nn
 
 from segcore import heads
+from segcore.device import place
 from segcore.metrics import confusion
 
 
 @torch.inference_mode()
 def predict(model: nn.Module, image: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
     """Class map (H, W) int64 of one preprocessed image (3, H, W); model must be in eval mode."""
-    logits = model(image.unsqueeze(0).to(device))  # (1, K, H, W)
+    logits = model(place(image.unsqueeze(0), device))  # (1, K, H, W)
     return logits.argmax(1)[0].cpu()
 
 
@@ -44,7 +45,7 @@ def accumulate_heads(model: nn.Module, dataset: Iterable, n_classes: int | dict[
     try:
         for image, label, sample_id in dataset:
             with torch.inference_mode():
-                logits = model(image.unsqueeze(0).to(device))  # (1, K, H, W)
+                logits = model(place(image.unsqueeze(0), device))  # (1, K, H, W)
             parts = [p.argmax(1).cpu() for p in heads.split_logits(logits, n_classes)]  # (1, H, W) each
             planes = heads.split_labels(label.unsqueeze(0), n_classes)
             for hist, part, plane, n in zip(hists, parts, planes, heads.sizes(n_classes)):

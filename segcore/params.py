@@ -137,6 +137,7 @@ class TrainScale:
     weight_decay: float = field(ge=0.0)
     bias_lr_mult: float = field(ge=0.0)
     batch_size: int = field(ge=1)
+    images_per_forward: int = field(ge=1, doc="same-size images of a batch sharing one forward pass")
     iterations: int = field(ge=1)
     skip_iterations: int = field(ge=1)
     table1_iterations: int = field(ge=1, doc="Table 1 nets: VOC2011 train only, one fixed lr")

@@ -15,7 +15,7 @@ from pathlib import Path
 from segcore import atomic, datasets, heads
 from segcore import backbone as backbone_mod
 from segcore.data import voc
-from segcore.device import environment
+from segcore.device import environment, place
 from segcore.evaluate import accumulate_heads, predict, write_submission
 from segcore.download import file_digest
 from segcore.experiments import Experiment, get_experiment
@@ -120,7 +120,8 @@ def train_spec(params: Params, exp: Experiment) -> TrainSpec:
     return TrainSpec(lr=params.base_lr(exp.stage, exp.backbone), optimizer=r.optimizer, momentum=r.momentum,
                      weight_decay=r.weight_decay, bias_lr_mult=r.bias_lr_mult, batch_size=r.batch_size,
                      iterations=exp.iterations(r), normalise_loss=r.normalise_loss, val_every=r.val_every,
-                     checkpoint_every=r.checkpoint_every, seed=params.seed, only=exp.only)
+                     checkpoint_every=r.checkpoint_every, seed=params.seed, only=exp.only,
+                     images_per_forward=r.images_per_forward)
 
 
 def train_experiment(params: Params, name: str, data_root: Path, backbone: Path, inits: list[Path],
@@ -199,7 +200,7 @@ def evaluate_experiment(params: Params, name: str, data_root: Path, model_path: 
     exp = get_experiment(name)
     model, _, record = load_model(Path(model_path))
     inputs = datasets.Inputs.from_record(record)
-    model.to(device)
+    place(model, device)
     eval_dir = Path(eval_dir)
     if eval_dir.exists():
         shutil.rmtree(eval_dir)

@@ -1,7 +1,7 @@
 """The one training loop every FCN experiment goes through (FCN paper Sec. 4.3).
 
 Whole-image training: images differ in size, so a minibatch of ``batch_size`` images is one image
-per forward pass with gradients accumulated (Caffe's iter_size). SGD with momentum, weight decay on
+per forward pass with gradients accumulated (Caffe's iter_size); same-size images may share a pass. SGD with momentum, weight decay on
 weights only, biases at ``bias_lr_mult`` x lr, void 255 ignored. Training images are drawn at
 random with replacement, as in the reference solvers, from a seeded generator: on the CPU two runs
 give the same weights bit for bit, and a resumed run continues exactly where the killed one was.
@@ -19,6 +19,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from segcore import atomic, heads
+from segcore.device import place
 from segcore.evaluate import accumulate_heads
 from segcore.metrics import scores
 from segcore.models.registry import freeze_all_but
@@ -45,26 +46,32 @@ class TrainSpec:
     checkpoint_every: int
     seed: int
     optimizer: str = "sgd"      # "sgd" (the paper) or "adam" (smoke scale only, see params.yaml)
+    images_per_forward: int = 1  # same-size images sharing one forward pass (the reference: 1)
     only: tuple[str, ...] = ()  # train only these layers (FCN-32s-fixed: ("score_fr",)); () = all
 
 
-def pixel_loss(logits: torch.Tensor, label: torch.Tensor, normalise: bool) -> torch.Tensor:
-    """Multinomial logistic loss over the non-void pixels of (N, K, H, W) logits.
+def pixel_loss(logits: torch.Tensor, label: torch.Tensor, normalise: bool,
+               weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Multinomial logistic loss over the non-void pixels of (N, K, H, W) logits, summed over images.
 
-    ``normalise`` averages over valid pixels (the paper's lr 1e-4 assumes it); otherwise the loss is
-    summed, as in the reference "heavy" solvers, which then need lr around 1e-10.
+    ``normalise`` divides each image's loss by its own count of valid pixels (the paper's lr 1e-4
+    assumes it), so a batch of N same-size images gives what N single-image passes give;
+    otherwise the loss is summed, as in the reference "heavy" solvers, which then need lr around
+    1e-10. ``weight`` (N, H, W) multiplies each pixel's loss (U-Net's weight map, Eq. 1 and 2).
     """
-    total = F.cross_entropy(logits, label, ignore_index=VOID, reduction="sum")
+    ce = F.cross_entropy(logits, label, ignore_index=VOID, reduction="none")  # (N, H, W), 0 at void
+    if weight is not None:
+        ce = ce * weight
     if not normalise:
-        return total
-    valid = (label != VOID).sum()
-    return total / valid.clamp(min=1)
+        return ce.sum()
+    valid = (label != VOID).flatten(1).sum(1).clamp(min=1)  # (N,)
+    return (ce.flatten(1).sum(1) / valid).sum()
 
 
 def heads_loss(logits: torch.Tensor, label: torch.Tensor, n_classes: int | dict[str, int],
-               normalise: bool) -> torch.Tensor:
+               normalise: bool, weight: torch.Tensor | None = None) -> torch.Tensor:
     """The sum of every head's pixel loss (SIFT Flow: semantic + geometric, as the reference net)."""
-    return sum(pixel_loss(part, plane, normalise)
+    return sum(pixel_loss(part, plane, normalise, weight)
                for part, plane in zip(heads.split_logits(logits, n_classes), heads.split_labels(label, n_classes)))
 
 
@@ -121,7 +128,7 @@ def train(model: nn.Module, train_set, val_set, spec: TrainSpec, *, n_classes: i
     """
     torch.manual_seed(spec.seed)
     rng = np.random.Generator(np.random.PCG64(spec.seed))
-    model.to(device).train()
+    place(model, device).train()
     if spec.only:
         freeze_all_but(model, spec.only)
     optimizer = make_optimizer(model, spec)
@@ -162,18 +169,36 @@ def train(model: nn.Module, train_set, val_set, spec: TrainSpec, *, n_classes: i
 
 def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer, train_set, rng: np.random.Generator,
                 spec: TrainSpec, n_classes: int | dict[str, int], device: str) -> float:
-    """One optimizer step over ``batch_size`` whole images drawn with replacement; returns mean loss."""
+    """One optimizer step over ``batch_size`` whole images drawn with replacement; returns mean loss.
+
+    Images of one size share a forward pass (at most ``images_per_forward``): the same gradient
+    as one pass per image, faster on small images. A 4th item element is a per-pixel loss weight.
+    """
     optimizer.zero_grad(set_to_none=True)
+    items = [train_set[int(i)] for i in rng.integers(0, len(train_set), size=spec.batch_size)]
     total = 0.0
-    for index in rng.integers(0, len(train_set), size=spec.batch_size):
-        image, label, _ = train_set[int(index)]
-        logits = model(image.unsqueeze(0).to(device))  # (1, K, H, W)
-        loss = heads_loss(logits, label.unsqueeze(0).to(device), n_classes, spec.normalise_loss) / spec.batch_size
+    for group in same_size_groups(items, spec.images_per_forward):
+        x = torch.stack([item[0] for item in group])  # (n, C, H, W)
+        label = torch.stack([item[1] for item in group]).to(device)
+        weight = torch.stack([item[3] for item in group]).to(device) if len(group[0]) > 3 else None
+        logits = model(place(x, device))  # (n, K, H, W)
+        loss = heads_loss(logits, label, n_classes, spec.normalise_loss, weight) / spec.batch_size
         loss.backward()
         total += loss.item()
     if np.isfinite(total):  # never apply a non-finite update: the caller stops with an error
         optimizer.step()
     return total
+
+
+def same_size_groups(items: list, limit: int) -> list[list]:
+    """Items grouped by image size (first-seen order), each group at most ``limit`` long."""
+    groups: dict[tuple, list[list]] = {}
+    for item in items:
+        runs = groups.setdefault(tuple(item[0].shape), [[]])
+        if len(runs[-1]) == limit:
+            runs.append([])
+        runs[-1].append(item)
+    return [g for runs in groups.values() for g in runs]
 
 
 def spec_fingerprint(spec: TrainSpec, *parts: str) -> str:

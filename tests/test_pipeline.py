@@ -25,8 +25,9 @@ TRAIN = [f"train@{n}" for n in ("fcn32s-fixed", "fcn32s", "fcn16s", "fcn8s", "t1
 BACKBONES = ["backbone@vgg16", "backbone@alexnet", "backbone@googlenet"]
 NYUD = ("nyud-rgb", "nyud-rgbd", "nyud-hha", "nyud-rgbhha", "nyud-rgbhha16s")
 TRAIN_NYUD = [f"train_nyud@{n}" for n in NYUD]
+TRAIN_SIFT = [f"train_siftflow@{n}" for n in ("sift-fcn32s", "sift-fcn16s")]
 EVAL = [s.replace("train", "evaluate") for s in TRAIN]
-TRAIN, EVAL = TRAIN + TRAIN_NYUD, EVAL + [s.replace("train", "evaluate") for s in TRAIN_NYUD]
+TRAIN, EVAL = TRAIN + TRAIN_NYUD + TRAIN_SIFT, EVAL + [s.replace("train", "evaluate") for s in TRAIN_NYUD + TRAIN_SIFT]
 
 pytestmark = pytest.mark.slow
 
@@ -36,11 +37,12 @@ def tiny_params() -> dict:
     p = load_yaml(ROOT / "params.yaml")
     p["twin"]["voc"].update(n_sbd_train=6, n_voc_train=3, n_voc_val=6, n_test=2, min_size=32, max_size=40)
     p["twin"]["nyud"].update(n_train=6, n_test=3, scale=0.125)
+    p["twin"]["siftflow"].update(n_train=10, n_test=8, n_unannotated=1, size=32)
     p["net"]["smoke"]["width"] = 0.0625
     p["backbone"]["smoke"].update(iterations={"vgg16": 2, "alexnet": 2, "googlenet": 2}, batch_size=2,
                                   image_size=64)  # AlexNet needs >= 63
     p["train"]["smoke"].update(iterations=2, skip_iterations=2, table1_iterations=2, table4_iterations=2,
-                               table4_fusion_iterations=2,
+                               table4_fusion_iterations=2, table5_iterations=2, table5_skip_iterations=2,
                                batch_size=1, val_every=2, checkpoint_every=1)
     p["timing"].update(size=48, smoke_trials=1, warmup=0)
     return p
@@ -86,14 +88,17 @@ def _ran(log: str) -> set[str]:
 def test_repro_builds_everything_then_is_up_to_date(repo):
     work, env = repo
     log = _run([DVC, "repro"], work, env)
-    assert _ran(log) == {"download@voc", "download@nyud", "prepare_nyud", "hha", *BACKBONES, "timing", "report",
-                         *TRAIN, *EVAL}
-    for name in ("table1.md", "table2.md", "table3.md", "table4.md", "figure4.png", "curves.png"):
+    assert _ran(log) == {"download@voc", "download@nyud", "download@siftflow", "prepare_nyud", "prepare_siftflow",
+                         "hha", *BACKBONES, "timing", "report", *TRAIN, *EVAL}
+    for name in ("table1.md", "table2.md", "table3.md", "table4.md", "table5.md", "figure4.png", "curves.png"):
         assert (work / "reports" / name).stat().st_size > 0
     table1 = (work / "reports" / "table1.md").read_text()
     assert all(f"| {net} " in table1 for net in ("FCN-AlexNet", "FCN-VGG16", "FCN-GoogLeNet"))
     table4 = (work / "reports" / "table4.md").read_text()
     assert "| FCN-16s RGB-HHA " in table4 and "Gupta et al. *(reference, as published)*" in table4
+    table5 = (work / "reports" / "table5.md").read_text()
+    assert "| FCN-16s " in table5 and "Farabet et al. 1 *(reference, as published)*" in table5
+    assert "geom. acc. (ours)" in table5
     table2 = (work / "reports" / "table2.md").read_text()
     assert "Smoke profile" in table2 and "| FCN-8s " in table2 and "CPU:" in table2
     metrics = json.loads((work / "metrics" / "fcn8s.json").read_text())

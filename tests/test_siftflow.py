@@ -192,8 +192,8 @@ def learned(tmp_path_factory):
     """A two-headed FCN-32s trained briefly on a small SIFT Flow twin, plus its untrained start."""
     tmp = tmp_path_factory.mktemp("siftflow")
     params = load_params(ROOT / "params.yaml")
-    smoke = dataclasses.replace(params.train.smoke, table5_iterations=60, batch_size=2, val_every=60,
-                                checkpoint_every=60)
+    smoke = dataclasses.replace(params.train.smoke, table5_iterations=120, batch_size=2, val_every=120,
+                                checkpoint_every=120)
     params = dataclasses.replace(
         params, train=dataclasses.replace(params.train, smoke=smoke),
         net=dataclasses.replace(params.net, smoke=dataclasses.replace(params.net.smoke, width=0.0625)),

@@ -117,3 +117,23 @@ def test_loss_ignores_void_and_normalises_by_valid_pixels():
     label = torch.tensor([[[0, 1], [255, 255]]])
     assert pixel_loss(logits, label, normalise=True).item() == pytest.approx(torch.log(torch.tensor(2.0)).item())
     assert pixel_loss(logits, label, normalise=False).item() == pytest.approx(2 * torch.log(torch.tensor(2.0)).item())
+
+
+def test_same_size_images_share_a_pass_and_give_the_same_gradient():
+    from segcore.train import _train_step, same_size_groups
+
+    data = Toy(n=6)  # widths 24, 25, 26, 24, 25, 26
+    groups = same_size_groups([data[i] for i in (0, 3, 1, 0, 0)], limit=2)
+    assert [[item[2] for item in g] for g in groups] == [["img0", "img3"], ["img0", "img0"], ["img1"]]
+    grads = []
+    for per_pass in (1, 4):
+        model = _model()
+        model.drop6.p = model.drop7.p = 0.0  # dropout masks would differ between the two ways
+        with torch.no_grad():
+            model.score_fr.weight.normal_(0, 0.1)
+        optimizer = make_optimizer(model, _spec(lr=0.0))
+        rng = __import__("numpy").random.Generator(__import__("numpy").random.PCG64(3))
+        loss = _train_step(model, optimizer, data, rng, _spec(batch_size=6, images_per_forward=per_pass), 2, "cpu")
+        grads.append((loss, model.score_fr.weight.grad.clone()))
+    assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-5)
+    assert torch.allclose(grads[0][1], grads[1][1], rtol=1e-4, atol=1e-7)
