@@ -19,6 +19,7 @@ HEADS: dict[str, dict[str, tuple[str, ...]]] = {
     "voc": {"": tuple(voc.CLASSES)},
     "nyud": {"": nyud.CLASSES},
     "siftflow": {"sem": siftflow.CLASSES, "geo": siftflow.GEO_CLASSES},
+    "isbi": {"": ("membrane", "cell")},
 }
 CLASS_NAMES: dict[str, tuple[str, ...]] = {name: next(iter(h.values())) for name, h in HEADS.items()}
 # SIFT Flow's means skip classes absent from the test ground truth (FCN paper Table 5).
@@ -50,8 +51,18 @@ def n_classes(exp) -> int | dict[str, int]:
 
 
 def in_channels(exp) -> int:
-    """3 for RGB; NYUD's RGBD net takes 4 and the RGB-HHA fusion 6."""
+    """3 for RGB; NYUD's RGBD net takes 4 and the RGB-HHA fusion 6; ISBI's grey EM slices 1."""
+    if exp.dataset == "isbi":
+        return 1
     return MODALITIES[exp.modality] if exp.dataset == "nyud" else 3
+
+
+def scratch_preprocess(exp) -> Preprocess:
+    """Input normalisation of a net trained from scratch (no backbone record to take it from)."""
+    from segcore.data.isbi_dataset import GREY
+    from segcore.preprocess import TORCHVISION_IMAGENET
+
+    return GREY if exp.dataset == "isbi" else TORCHVISION_IMAGENET
 
 
 def make_inputs(exp, rgb: Preprocess, data_root: Path, hha_root: Path | None) -> Inputs:
@@ -69,4 +80,11 @@ def split_dataset(exp, split: str, data_root: Path, hha_root: Path | None, input
         return voc.SegmentationDataset(voc.split_samples(Path(data_root), split), transform=inputs.rgb)
     if exp.dataset == "siftflow":
         return siftflow.SiftFlowDataset(data_root, split, inputs.rgb)
+    if exp.dataset == "isbi":
+        from segcore.data.isbi_dataset import IsbiDataset
+        from segcore.pipeline_unet import read_prepared
+
+        volume, labels, indices = read_prepared(Path(data_root), split)
+        return IsbiDataset(volume, labels, indices, inputs.rgb, train=split == exp.train_split,
+                           border_weights=exp.border_weights)
     return NyudDataset(data_root, hha_root or Path(data_root), split, exp.modality, inputs.rgb, inputs.hha)

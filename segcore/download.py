@@ -106,6 +106,17 @@ CATALOG: dict[str, Archive] = {
         size=None,  # about 140 MB
         extracts_to="SiftFlowDataset",
     ),
+    # ISBI 2012 (U-Net): the official TIFFs need a registration (place them by hand in downloads/);
+    # this HDF5 mirror of the training stack publishes a sha256.
+    "isbi_mirror": Archive(
+        name="isbi_mirror",
+        url="https://oc.embl.de/index.php/s/h0TkwqxU0PJDdMd/download",
+        filename="isbi.h5",
+        md5=None,
+        size=None,
+        extracts_to="isbi.h5",
+        sha256="0e10fe909a1243084d91773470856993b7d40126a12e85f0f1345a7a9e512f29",
+    ),
 }
 
 # Size + sha256 of first downloads of files without a published checksum (commit this file).

@@ -18,25 +18,29 @@ class Experiment:
     name: str
     label: str            # as printed in the paper's tables
     arch: str             # key of segcore.models.registry.MODELS
-    # "backbone", the experiment whose trained weights seed this one, or one experiment per stream
-    # of a fusion net (in segcore.models.fusion.STREAMS order)
+    # "backbone", "scratch" (U-Net), the experiment whose trained weights seed this one, or one
+    # experiment per stream of a fusion net (in segcore.models.fusion.STREAMS order)
     init: str | tuple[str, ...]
     stage: int            # 0, 1, 2: the learning rate is divided by 1/stage_lr_factor per stage
     train_split: str
     val_split: str
     test_split: str | None = None
     only: tuple[str, ...] = ()  # layers to train; () = all
-    table: int = 2              # the paper table it belongs to; Tables 1, 4 and 5 have their own schedules
+    table: int = 2              # the paper table it belongs to (6: U-Net's ISBI table); 1, 4, 5 and U-Net have own schedules
     dataset: str = "voc"        # "voc" (VOC + SBD), "nyud" (NYU Depth v2) or "siftflow" (segcore.datasets)
     modality: str = "rgb"       # NYUD input: rgb, rgbd, hha or rgbhha (segcore.data.nyud_dataset)
+    border_weights: bool = True  # ISBI U-Net: the separation-border term of the weight map (else w_c only)
 
     @property
-    def backbone(self) -> str:
-        """The classifier architecture its trunk comes from (a key of segcore.backbone.ARCHS)."""
-        return BACKBONE[self.arch]
+    def backbone(self) -> str | None:
+        """The classifier architecture its trunk comes from (a key of segcore.backbone.ARCHS);
+        None for a net trained from scratch (U-Net)."""
+        return BACKBONE.get(self.arch)
 
     def iterations(self, recipe) -> int:
-        """Training steps under ``recipe`` (a segcore.params.TrainScale)."""
+        """Training steps under ``recipe`` (a segcore.params.TrainScale, or UnetScale for U-Net)."""
+        if self.arch == "unet":
+            return recipe.voc_iterations if self.dataset == "voc" else recipe.iterations
         if self.table == 4:  # NYUD: nets from the backbone, and fusion nets from trained NYUD nets
             return recipe.table4_fusion_iterations if self.parents else recipe.table4_iterations
         if self.table == 5:  # SIFT Flow: the two-headed FCN-32s, then FCN-16s from it
@@ -47,8 +51,8 @@ class Experiment:
 
     @property
     def parents(self) -> tuple[str, ...]:
-        """The experiments whose trained weights seed this one (none when it starts from the backbone)."""
-        if self.init == "backbone":
+        """The experiments whose trained weights seed this one (none from the backbone or from scratch)."""
+        if self.init in ("backbone", "scratch"):
             return ()
         return self.init if isinstance(self.init, tuple) else (self.init,)
 
@@ -84,6 +88,13 @@ EXPERIMENTS: dict[str, Experiment] = {
                    dataset="siftflow"),
         Experiment("sift-fcn16s", "FCN-16s", "fcn16s", "sift-fcn32s", 1, "train", "val", "test", table=5,
                    dataset="siftflow"),
+        # U-Net (Ronneberger et al.), from scratch. ISBI 2012: trained on the training slices minus the
+        # held-out ones (the test labels are secret), with and without the separation-border weights.
+        Experiment("unet-isbi", "u-net", "unet", "scratch", 0, "train", "heldout", table=6, dataset="isbi"),
+        Experiment("unet-isbi-noborder", "u-net without border weights", "unet", "scratch", 0, "train", "heldout",
+                   table=6, dataset="isbi", border_weights=False),
+        # Beyond the paper: U-Net on Table 2's data, so the two architectures can be compared.
+        Experiment("unet-voc", "U-Net", "unet", "scratch", 0, "sbd_train", "seg11valid", test_split="voc2012_test"),
         # Option, not in the default DAG: the reference code's FCN-8s stage, whose solver keeps the
         # 16s learning rate (1e-12), hence stage 1 here. Add it to dvc.yaml's train_siftflow to run it.
         Experiment("sift-fcn8s", "FCN-8s", "fcn8s", "sift-fcn16s", 1, "train", "val", "test", table=5,

@@ -52,10 +52,20 @@ class SiftflowTwin:
 
 
 @dataclass(frozen=True)
+class IsbiTwin:
+    """Size of the synthetic ISBI 2012 twin (see segcore.data.twin_isbi)."""
+
+    seed: int = field(ge=0)
+    n_slices: int = field(ge=2, le=100, doc="slices per stack (real: 30)")
+    size: int = field(ge=64, le=1024, doc="slice side in pixels (real: 512)")
+
+
+@dataclass(frozen=True)
 class Twin:
     voc: VocTwin
     nyud: NyudTwin
     siftflow: SiftflowTwin
+    isbi: IsbiTwin
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,36 @@ class Siftflow:
     """SIFT Flow preparation: the held-out part of the training images used for validation curves."""
 
     val_fraction: float = field(gt=0.0, lt=1.0)
+
+
+@dataclass(frozen=True)
+class Isbi:
+    """ISBI 2012 preparation: test labels are secret, so the last training slices are held out."""
+
+    eval_fraction: float = field(gt=0.0, lt=1.0, doc="share of the training slices held out (at least one)")
+
+
+@dataclass(frozen=True)
+class UnetScale:
+    """One scale's U-Net recipe (Ronneberger et al. Sec. 3: SGD, momentum 0.99, one tile per step)."""
+
+    width: float = field(gt=0.0, le=1.0, doc="channel multiplier (1.0 = the paper's 64 ... 1024)")
+    optimizer: Literal["sgd", "adam"]
+    lr: float = field(gt=0.0, lt=1.0)
+    momentum: float = field(ge=0.0, lt=1.0)
+    weight_decay: float = field(ge=0.0)
+    batch_size: int = field(ge=1)
+    iterations: int = field(ge=1, doc="ISBI 2012 nets")
+    voc_iterations: int = field(ge=1, doc="U-Net on VOC (Table 2's row beyond the paper)")
+    val_every: int = field(ge=1)
+    checkpoint_every: int = field(ge=1)
+    eval_tile: int = field(ge=20, doc="output tile of overlap-tile inference (16k + 4)")
+
+
+@dataclass(frozen=True)
+class Unet:
+    smoke: UnetScale
+    paper: UnetScale
 
 
 @dataclass(frozen=True)
@@ -184,9 +224,11 @@ class Params:
     twin: Twin
     nyud: Nyud
     siftflow: Siftflow
+    isbi: Isbi
     net: Net
     backbone: Backbone
     train: Train
+    unet: Unet
     evaluate: Evaluate
     timing: Timing
 
@@ -209,6 +251,10 @@ class Params:
     @property
     def recipe(self) -> TrainScale:
         return getattr(self.train, self.scale_name)
+
+    @property
+    def unet_recipe(self) -> UnetScale:
+        return getattr(self.unet, self.scale_name)
 
     def base_lr(self, stage: int, backbone: str = "vgg16") -> float:
         """Learning rate of a training stage (0 = FCN-32s, 1 = FCN-16s, 2 = FCN-8s) of an FCN on ``backbone``.
@@ -236,6 +282,9 @@ def load_params(path: Path | str = "params.yaml") -> Params:
     voc = params.twin.voc
     if voc.min_size > voc.max_size:
         raise ConfigError(f"twin.voc.min_size = {voc.min_size} must be <= twin.voc.max_size = {voc.max_size}")
+    tile = params.unet.smoke.eval_tile, params.unet.paper.eval_tile
+    if any((t - 4) % 16 for t in tile):
+        raise ConfigError(f"unet.<scale>.eval_tile = {tile} must be 16k + 4 (U-Net shifts cleanly by 16 px only)")
     sift = params.twin.siftflow
     if sift.n_unannotated >= sift.n_train:
         raise ConfigError(f"twin.siftflow.n_unannotated = {sift.n_unannotated} must be < twin.siftflow.n_train "

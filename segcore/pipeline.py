@@ -78,19 +78,28 @@ def code_digest() -> str:
     return h.hexdigest()
 
 
-def initial_model(params: Params, name: str, backbone: Path, inits: list[Path]):
-    """Build the experiment's net and seed it: from the backbone trunk, or from its trained parent(s).
+def initial_model(params: Params, name: str, backbone: Path | None, inits: list[Path]):
+    """Build the experiment's net and seed it: from the backbone trunk, its trained parent(s), or scratch.
 
-    ``inits``: the backbone record, or one model file per parent (per stream for a fusion net).
+    ``inits``: the backbone record, one model file per parent (per stream for a fusion net), or
+    nothing for a net trained from scratch (U-Net, initialised as its paper under ``seed``).
     """
     exp = get_experiment(name)
     channels = datasets.in_channels(exp)
-    model = build_model(exp.arch, n_classes=datasets.n_classes(exp), width=params.width,
+    scratch = exp.init == "scratch"
+    if scratch:
+        import torch
+
+        torch.manual_seed(params.seed)
+    width = params.unet_recipe.width if scratch else params.width
+    model = build_model(exp.arch, n_classes=datasets.n_classes(exp), width=width,
                         learn_upsampling=params.net.learn_upsampling, in_channels=channels)
-    inits = [Path(p) for p in inits]
-    expected = max(1, len(exp.parents))
+    inits = [Path(p) for p in inits or ()]
+    expected = 0 if scratch else max(1, len(exp.parents))
     if len(inits) != expected:
         raise ValueError(f"{name} starts from {expected} file(s) ({exp.init}), got {len(inits)}")
+    if scratch:
+        return exp, model
     if exp.init == "backbone":
         record = backbone_mod.load_record(inits[0], exp.backbone)
         if record["width"] != params.width:
@@ -116,6 +125,12 @@ def initial_model(params: Params, name: str, backbone: Path, inits: list[Path]):
 
 def train_spec(params: Params, exp: Experiment) -> TrainSpec:
     """The optimisation of ``exp`` under the params' recipe: learning rate, schedule, batching."""
+    if exp.arch == "unet":  # U-Net's own recipe (params.yaml `unet`): no stages, no bias multiplier
+        u = params.unet_recipe
+        return TrainSpec(lr=u.lr, optimizer=u.optimizer, momentum=u.momentum, weight_decay=u.weight_decay,
+                         bias_lr_mult=1.0, batch_size=u.batch_size, iterations=exp.iterations(u),
+                         normalise_loss=True, val_every=u.val_every, checkpoint_every=u.checkpoint_every,
+                         seed=params.seed)
     r = params.recipe
     return TrainSpec(lr=params.base_lr(exp.stage, exp.backbone), optimizer=r.optimizer, momentum=r.momentum,
                      weight_decay=r.weight_decay, bias_lr_mult=r.bias_lr_mult, batch_size=r.batch_size,
@@ -124,24 +139,30 @@ def train_spec(params: Params, exp: Experiment) -> TrainSpec:
                      images_per_forward=r.images_per_forward)
 
 
-def train_experiment(params: Params, name: str, data_root: Path, backbone: Path, inits: list[Path],
+def train_experiment(params: Params, name: str, data_root: Path, backbone: Path | None, inits: list[Path],
                      out_dir: Path, checkpoint: Path, device: str = "cpu", progress: bool = True,
                      hha_root: Path | None = None) -> dict:
     """Train one experiment of segcore.experiments; writes model.pt and dvclive logs under out_dir.
 
-    ``hha_root``: the hha stage's output, for NYUD experiments that read HHA.
+    ``hha_root``: the hha stage's output, for NYUD experiments that read HHA. ``backbone`` is None
+    for a net trained from scratch.
     """
     from dvclive import Live
 
     exp, model = initial_model(params, name, backbone, inits)
-    rgb = Preprocess.from_dict(backbone_mod.load_record(Path(backbone), exp.backbone)["preprocess"])
+    if exp.backbone is None:
+        rgb = datasets.scratch_preprocess(exp)
+    elif backbone is None:
+        raise ValueError(f"{name} starts from the {exp.backbone} backbone: pass its record (--backbone)")
+    else:
+        rgb = Preprocess.from_dict(backbone_mod.load_record(Path(backbone), exp.backbone)["preprocess"])
+    inputs_files = [*inits, *([backbone] if backbone else [])]
     inputs = datasets.make_inputs(exp, rgb, Path(data_root), hha_root)
     train_set, val_set = (datasets.split_dataset(exp, s, Path(data_root), hha_root, inputs)
                           for s in (exp.train_split, exp.val_split))
     spec = train_spec(params, exp)
     n_classes = datasets.n_classes(exp)
-    fingerprint = spec_fingerprint(spec, name, *(file_digest(Path(p), "sha256") for p in inits),
-                                   file_digest(Path(backbone), "sha256"),
+    fingerprint = spec_fingerprint(spec, name, *(file_digest(Path(p), "sha256") for p in inputs_files),
                                    json.dumps(asdict(params.twin)), params.data_source, str(params.width),
                                    code_digest())
     checkpoint = Path(checkpoint)
@@ -158,7 +179,8 @@ def train_experiment(params: Params, name: str, data_root: Path, backbone: Path,
               report=None) as live:
         last = train(model, train_set, val_set, spec, n_classes=n_classes, checkpoint=checkpoint,
                      fingerprint=fingerprint, live=live, device=device, progress=progress)
-    save_model(out_dir / "model.pt", model.cpu(), arch=exp.arch, n_classes=n_classes, width=params.width,
+    width = params.unet_recipe.width if exp.init == "scratch" else params.width
+    save_model(out_dir / "model.pt", model.cpu(), arch=exp.arch, n_classes=n_classes, width=width,
                learn_upsampling=params.net.learn_upsampling, preprocess=inputs.rgb, experiment=name,
                lr=spec.lr, val=last, in_channels=datasets.in_channels(exp),
                hha_preprocess=inputs.to_dict()["hha_preprocess"])
@@ -206,6 +228,13 @@ def evaluate_experiment(params: Params, name: str, data_root: Path, model_path: 
         shutil.rmtree(eval_dir)
     (eval_dir / "preds").mkdir(parents=True)
     metrics: dict = {**params.provenance(), **environment(device)}
+    if exp.dataset == "isbi":  # the challenge's scores on held-out slices, by overlap-tile inference
+        from segcore.pipeline_unet import evaluate_isbi
+
+        metrics[exp.val_split] = evaluate_isbi(model, inputs.rgb, Path(data_root), params.unet_recipe.eval_tile,
+                                               eval_dir, device)
+        atomic.write_json(Path(metrics_out), metrics)
+        return metrics
     n_classes = datasets.n_classes(exp)
     split_of = lambda split: datasets.split_dataset(exp, split, Path(data_root), hha_root, inputs)  # noqa: E731
     val = split_of(exp.val_split)

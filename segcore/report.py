@@ -23,7 +23,7 @@ SMOKE_WARNING = (
 
 
 def _fmt(value: float | None, unit: str = "") -> str:
-    """A cell in the column's unit: percent (one decimal), ms, count (integer) or M (millions)."""
+    """A cell in the column's unit: percent (one decimal), ms, count (integer), M (millions) or frac."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if unit == "ms":
@@ -32,6 +32,8 @@ def _fmt(value: float | None, unit: str = "") -> str:
         return f"{value:.0f}"
     if unit == "M":  # a published round "57M" stays "57M"; a measured count gets a decimal
         return f"{value / 1e6:.0f}M" if value % 1e6 == 0 else f"{value / 1e6:.1f}M"
+    if unit == "frac":  # an error as a fraction (ISBI: 0.000353), three significant digits
+        return f"{value:.3g}"
     return f"{value:.1f}"
 
 
@@ -43,6 +45,8 @@ def _diff(ours: float | None, paper: float | None, unit: str = "") -> str:
         return f"{d:+.0f}" + (" ms" if unit == "ms" else "")
     if unit == "M":
         return f"{d / 1e6:+.1f}M"
+    if unit == "frac":
+        return f"{d:+.3g}"
     return f"{d:+.1f}"
 
 

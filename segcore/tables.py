@@ -15,6 +15,7 @@ from segcore.params import Params
 from segcore.table1 import TABLE1_EXPERIMENTS, build_table1
 from segcore.table4 import TABLE4_EXPERIMENTS, build_table4
 from segcore.table5 import TABLE5_EXPERIMENTS, build_table5
+from segcore.table_unet import UNET_EXPERIMENTS, build_unet
 
 FIGURE_MODELS = ("fcn32s", "fcn16s", "fcn8s")
 GENERATED = ("reports", "metrics", "dvc.lock")  # tracked outputs of `dvc repro`
@@ -91,13 +92,16 @@ def build_reports(params: Params, data_root: Path, metrics_dir: Path, eval_dir: 
     table1 = _table1(params, metrics_dir, models_dir, all_timing, smoke, out / "table1.md")
     table4 = _table4(params, metrics_dir, models_dir, smoke, out / "table4.md")
     table5 = _table5(params, metrics_dir, eval_dir, models_dir, smoke, out / "table5.md")
+    unet_pages = _unet(params, metrics_dir, eval_dir, smoke, out / "unet.md")
     figures.training_curves(
         {EXPERIMENTS[n].label: (Path(models_dir) / n / "live/plots/metrics/train/loss.tsv",
                                 Path(models_dir) / n / "live/plots/metrics/val/mean_iu.tsv") for n in names},
         out / "curves.png")
     _figure4(data_root, eval_dir, out / "figure4.png")
     ours2 = {n: m["seg11valid"] for n, m in metrics.items()}
-    page2 = report.render(paper.TABLE2, ours2, info, smoke=smoke, notes=_table2_notes(params),
+    unet_voc = _read_json(Path(metrics_dir) / "unet-voc.json")
+    page2 = report.render(paper.TABLE2, ours2, info, smoke=smoke, notes=_table2_notes(params, unet_voc),
+                          extra=[("U-Net", unet_voc["seg11valid"])],
                           figures=[("Training loss and validation mean IU", "curves.png"),
                                    ("Image, ground truth, FCN-32s, FCN-16s, FCN-8s (as the paper's Figure 4)",
                                     "figure4.png")])
@@ -106,7 +110,7 @@ def build_reports(params: Params, data_root: Path, metrics_dir: Path, eval_dir: 
     paths = [out / "table2.md", out / "table3.md"]
     for path, page in zip(paths, (page2, page3)):
         report.write_text_atomic(path, page)
-    return [table1, *paths, table4, table5, out / "figure4.png", out / "curves.png"]
+    return [table1, *paths, table4, table5, *unet_pages, out / "figure4.png", out / "curves.png"]
 
 
 def _table4(params: Params, metrics_dir: Path, models_dir: Path, smoke: bool, out: Path) -> Path:
@@ -142,6 +146,22 @@ def _table5(params: Params, metrics_dir: Path, eval_dir: Path, models_dir: Path,
     return build_table5(params, metrics_dir, eval_dir, _read_json, info, smoke, out)
 
 
+def _unet(params: Params, metrics_dir: Path, eval_dir: Path, smoke: bool, out: Path) -> list[Path]:
+    main = EXPERIMENTS[UNET_EXPERIMENTS[0]]
+    metrics = _read_json(Path(metrics_dir) / f"{main.name}.json")
+    if params.data_source == "twin":
+        t = params.twin.isbi
+        data = (f"synthetic ISBI 2012 twin (segcore.data.twin_isbi, seed {t.seed}, {t.n_slices} slices of "
+                f"{t.size} x {t.size}); {metrics[main.val_split]['slices']} held-out slices")
+    else:
+        data = f"ISBI 2012 training stack (30 slices); {metrics[main.val_split]['slices']} held-out slices"
+    u = params.unet_recipe
+    info = provenance(params, metrics, "none: trained from scratch", data, f"{main.iterations(u)} steps")
+    info["scale"] = (f"{params.scale_name}: width x{u.width:g}, {main.iterations(u)} steps of {u.batch_size} "
+                     f"tile(s), {u.optimizer}, lr {u.lr:g}, momentum {u.momentum:g}")
+    return build_unet(params, metrics_dir, eval_dir, _read_json, info, smoke, out)
+
+
 def _table1(params: Params, metrics_dir: Path, models_dir: Path, timing: dict, smoke: bool, out: Path) -> Path:
     metrics = {n: _read_json(Path(metrics_dir) / f"{n}.json") for n in TABLE1_EXPERIMENTS}
     first = EXPERIMENTS[TABLE1_EXPERIMENTS[0]]
@@ -152,11 +172,15 @@ def _table1(params: Params, metrics_dir: Path, models_dir: Path, timing: dict, s
     return build_table1(params, metrics, timing, info, smoke, out)
 
 
-def _table2_notes(params: Params) -> list[str]:
-    r = params.recipe
+def _table2_notes(params: Params, unet_voc: dict) -> list[str]:
+    r, u = params.recipe, params.unet_recipe
     notes = ["Ours: FCN-16s starts from our trained FCN-32s and FCN-8s from our FCN-16s (staged "
              f"training), learning rate x{r.stage_lr_factor:g} per stage; each stage adds "
-             f"{r.skip_iterations} steps of training, so part of its gain is the longer training."]
+             f"{r.skip_iterations} steps of training, so part of its gain is the longer training.",
+             f"U-Net (beyond the paper, for comparison): the ISBI U-Net with 3 input channels and 21 classes, "
+             f"trained from scratch (no ImageNet backbone) on the same data, {u.voc_iterations} steps of "
+             f"{u.batch_size} image(s), {u.optimizer}, lr {u.lr:g}, momentum {u.momentum:g}, width x{u.width:g}, "
+             "unweighted loss, whole images with mirrored context."]
     if r.optimizer != "sgd":
         notes.append(f"Recipe: {r.optimizer} instead of the paper's SGD (a smoke-scale deviation; "
                      "params.yaml says why).")

@@ -9,8 +9,9 @@ from segcore import cli
 from segcore.pipeline import download_voc
 from segcore.pipeline_nyud import download_nyud
 from segcore.pipeline_siftflow import download_siftflow
+from segcore.pipeline_unet import download_isbi
 
-DATASETS = {"voc": download_voc, "nyud": download_nyud, "siftflow": download_siftflow}
+DATASETS = {"voc": download_voc, "nyud": download_nyud, "siftflow": download_siftflow, "isbi": download_isbi}
 
 
 def main(argv=None) -> None:

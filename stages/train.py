@@ -1,4 +1,4 @@
-"""Stage train@<experiment>: train one FCN of the paper's tables from its backbone or parent."""
+"""Stage train@<experiment>: train one net of the papers' tables from its backbone, its parent or scratch."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ def main(argv=None) -> None:
     p = cli.parser(__doc__)
     p.add_argument("experiment", help="a key of segcore.experiments.EXPERIMENTS")
     p.add_argument("--data", type=Path, required=True, help="data set root (download stage output)")
-    p.add_argument("--backbone", type=Path, required=True, help="backbone record (preprocessing, trunk)")
-    p.add_argument("--init", type=Path, nargs="+", required=True,
-                   help="weights to start from: the backbone, the parent model, or one model per fusion stream")
+    p.add_argument("--backbone", type=Path, default=None,
+                   help="backbone record (preprocessing, trunk); none for a net trained from scratch (U-Net)")
+    p.add_argument("--init", type=Path, nargs="+", default=[],
+                   help="weights to start from: the backbone, the parent model, or one model per fusion stream; "
+                        "none for a net trained from scratch")
     p.add_argument("--out", type=Path, required=True, help="output folder: model.pt and live/")
     p.add_argument("--checkpoint", type=Path, required=True, help="resumable checkpoint (persistent output)")
     p.add_argument("--hha", type=Path, default=None, help="hha stage output (NYUD nets that read HHA)")

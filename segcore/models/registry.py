@@ -15,6 +15,7 @@ from segcore.models.alexnet import FCNAlexNet
 from segcore.models.fcn import FCN, Heads
 from segcore.models.fusion import LateFusionFCN
 from segcore.models.googlenet import FCNGoogLeNet
+from segcore.models.unet import SameSizeUNet
 
 
 def fcn32s(
@@ -85,6 +86,17 @@ def fcn16s_rgbhha(
     return LateFusionFCN(n_classes, "16s", width, learn_upsampling)
 
 
+def unet(
+    *, n_classes: int, width: float = 1.0, learn_upsampling: bool = False, in_channels: int = 1
+) -> SameSizeUNet:
+    """U-Net (Ronneberger et al. 2015), any input size through mirrored context (segcore.models.unet).
+
+    Its 2x2 up-convolutions are always learned (the paper's design); ``learn_upsampling``, an FCN
+    option, is accepted for the common builder signature and changes nothing.
+    """
+    return SameSizeUNet(n_classes, in_channels, width)
+
+
 def _six_channels(name: str, in_channels: int) -> None:
     if in_channels != 6:
         raise ValueError(f"{name} takes RGB + HHA: in_channels must be 6, got {in_channels}")
@@ -99,9 +111,11 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "fcn-googlenet": fcn_googlenet,
     "fcn32s-rgbhha": fcn32s_rgbhha,
     "fcn16s-rgbhha": fcn16s_rgbhha,
+    "unet": unet,
 }
 
-# The ImageNet classifier whose convolutionalised trunk each model starts from (segcore.backbone.ARCHS).
+# The ImageNet classifier whose convolutionalised trunk each model starts from (segcore.backbone.ARCHS);
+# models not listed (U-Net) train from scratch, as in their paper.
 BACKBONE: dict[str, str] = {
     "fcn32s": "vgg16",
     "fcn16s": "vgg16",
