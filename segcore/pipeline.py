@@ -130,7 +130,7 @@ def train_spec(params: Params, exp: Experiment) -> TrainSpec:
         return TrainSpec(lr=u.lr, optimizer=u.optimizer, momentum=u.momentum, weight_decay=u.weight_decay,
                          bias_lr_mult=1.0, batch_size=u.batch_size, iterations=exp.iterations(u),
                          normalise_loss=True, val_every=u.val_every, checkpoint_every=u.checkpoint_every,
-                         seed=params.seed)
+                         seed=params.seed, images_per_forward=u.batch_size)
     r = params.recipe
     return TrainSpec(lr=params.base_lr(exp.stage, exp.backbone), optimizer=r.optimizer, momentum=r.momentum,
                      weight_decay=r.weight_decay, bias_lr_mult=r.bias_lr_mult, batch_size=r.batch_size,

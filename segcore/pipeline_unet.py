@@ -125,7 +125,7 @@ def evaluate_isbi(model: torch.nn.Module, pre, data_root: Path, tile: int, eval_
               **{k: float(v) for k, v in errors.items()}, "slices": len(held),
               "heldout_slices": ",".join(str(i) for i in held)}
     eval_dir = Path(eval_dir)
-    w = weight_map(gts[0]).weight  # the paper's w0 = 10, sigma = 5 px
+    w = weight_map((gts[0] == isbi.CELL).astype(np.uint8)).weight  # the paper's w0 = 10, sigma = 5 px
     np.savez_compressed(eval_dir / "figure.npz", image=volume[held[0]], label=gts[0], weight=w, prob=probs[0])
     test = Path(data_root) / "test.npy"
     if test.exists():  # the challenge's test stack: its labels are secret, so only predictions

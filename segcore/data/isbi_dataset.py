@@ -46,7 +46,8 @@ class IsbiDataset(torch.utils.data.Dataset):
             raise ValueError("an ISBI split needs at least one slice")
         self.volume, self.pre, self.train, self.seed = volume, pre, train, seed
         if train:  # training targets separate touching cells; the weight map stresses those borders
-            maps = [weight_map(labels[i], border_weights=border_weights) for i in self.indices]
+            maps = [weight_map((labels[i] == CELL).astype(np.uint8), border_weights=border_weights)
+                    for i in self.indices]
             self.targets, self.weights = [m.target for m in maps], [m.weight for m in maps]
         else:  # evaluation scores against the annotation as published
             self.targets = [(labels[i] == CELL).astype(np.int64) for i in self.indices]
@@ -56,6 +57,8 @@ class IsbiDataset(torch.utils.data.Dataset):
         return len(self.indices) * (DRAWS if self.train else 1)
 
     def __getitem__(self, index: int):
+        if not 0 <= index < len(self):  # plain iteration stops at IndexError
+            raise IndexError(f"item {index} of {len(self)}")
         k = index % len(self.indices)
         image01 = self.volume[self.indices[k]].astype(np.float64) / 255
         target, weight = self.targets[k], self.weights[k]
