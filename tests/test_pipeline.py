@@ -26,8 +26,12 @@ BACKBONES = ["backbone@vgg16", "backbone@alexnet", "backbone@googlenet"]
 NYUD = ("nyud-rgb", "nyud-rgbd", "nyud-hha", "nyud-rgbhha", "nyud-rgbhha16s")
 TRAIN_NYUD = [f"train_nyud@{n}" for n in NYUD]
 TRAIN_SIFT = [f"train_siftflow@{n}" for n in ("sift-fcn32s", "sift-fcn16s")]
+TRAIN_UNET = [f"train_unet@{n}" for n in ("unet-isbi", "unet-isbi-noborder", "unet-voc")]
 EVAL = [s.replace("train", "evaluate") for s in TRAIN]
-TRAIN, EVAL = TRAIN + TRAIN_NYUD + TRAIN_SIFT, EVAL + [s.replace("train", "evaluate") for s in TRAIN_NYUD + TRAIN_SIFT]
+TRAIN, EVAL = (TRAIN + TRAIN_NYUD + TRAIN_SIFT + TRAIN_UNET,
+               EVAL + [s.replace("train", "evaluate") for s in TRAIN_NYUD + TRAIN_SIFT + TRAIN_UNET])
+DATA = {"download@voc", "download@nyud", "download@siftflow", "download@isbi", "prepare_nyud", "prepare_siftflow",
+        "prepare_isbi", "hha"}
 
 pytestmark = pytest.mark.slow
 
@@ -38,6 +42,8 @@ def tiny_params() -> dict:
     p["twin"]["voc"].update(n_sbd_train=6, n_voc_train=3, n_voc_val=6, n_test=2, min_size=32, max_size=40)
     p["twin"]["nyud"].update(n_train=6, n_test=3, scale=0.125)
     p["twin"]["siftflow"].update(n_train=10, n_test=8, n_unannotated=1, size=32)
+    p["twin"]["isbi"].update(n_slices=3, size=64)
+    p["unet"]["smoke"].update(iterations=2, voc_iterations=2, val_every=2, checkpoint_every=2, eval_tile=36)
     p["net"]["smoke"]["width"] = 0.0625
     p["backbone"]["smoke"].update(iterations={"vgg16": 2, "alexnet": 2, "googlenet": 2}, batch_size=2,
                                   image_size=64)  # AlexNet needs >= 63
@@ -88,9 +94,9 @@ def _ran(log: str) -> set[str]:
 def test_repro_builds_everything_then_is_up_to_date(repo):
     work, env = repo
     log = _run([DVC, "repro"], work, env)
-    assert _ran(log) == {"download@voc", "download@nyud", "download@siftflow", "prepare_nyud", "prepare_siftflow",
-                         "hha", *BACKBONES, "timing", "report", *TRAIN, *EVAL}
-    for name in ("table1.md", "table2.md", "table3.md", "table4.md", "table5.md", "figure4.png", "curves.png"):
+    assert _ran(log) == {*DATA, *BACKBONES, "timing", "report", *TRAIN, *EVAL}
+    for name in ("table1.md", "table2.md", "table3.md", "table4.md", "table5.md", "unet.md", "unet.png",
+                 "figure4.png", "curves.png"):
         assert (work / "reports" / name).stat().st_size > 0
     table1 = (work / "reports" / "table1.md").read_text()
     assert all(f"| {net} " in table1 for net in ("FCN-AlexNet", "FCN-VGG16", "FCN-GoogLeNet"))
@@ -99,7 +105,10 @@ def test_repro_builds_everything_then_is_up_to_date(repo):
     table5 = (work / "reports" / "table5.md").read_text()
     assert "| FCN-16s " in table5 and "Farabet et al. 1 *(reference, as published)*" in table5
     assert "geom. acc. (ours)" in table5
+    unet = (work / "reports" / "unet.md").read_text()
+    assert "| u-net " in unet and "IDSIA *(reference, as published)*" in unet and "(ours, ablation)" in unet
     table2 = (work / "reports" / "table2.md").read_text()
+    assert "| U-Net *(beyond the paper)* " in table2
     assert "Smoke profile" in table2 and "| FCN-8s " in table2 and "CPU:" in table2
     metrics = json.loads((work / "metrics" / "fcn8s.json").read_text())
     assert {"pixel_acc", "mean_acc", "mean_iu", "fw_iu"} <= set(metrics["seg11valid"])
@@ -114,7 +123,7 @@ def test_repro_builds_everything_then_is_up_to_date(repo):
 def test_exp_run_with_scientific_lr_reruns_only_training_and_dependents(repo):
     work, env = repo
     log = _run([DVC, "exp", "run", "-S", "lr=1e-5"], work, env)
-    assert _ran(log) == {"report", *TRAIN, *EVAL}
+    assert _ran(log) == {"report", *TRAIN, *EVAL} - {*TRAIN_UNET, *(s.replace("train", "evaluate") for s in TRAIN_UNET)}
     # DVC wrote `lr: 1e-05`; the training code must have read a float, not the string '1e-05'.
     assert "lr: 1e-05" in (work / "params.yaml").read_text()
     import torch
