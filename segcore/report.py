@@ -32,9 +32,15 @@ def _fmt(value: float | None, unit: str = "") -> str:
         return f"{value:.0f}"
     if unit == "M":  # a published round "57M" stays "57M"; a measured count gets a decimal
         return f"{value / 1e6:.0f}M" if value % 1e6 == 0 else f"{value / 1e6:.1f}M"
-    if unit == "frac":  # an error as a fraction (ISBI: 0.000353), three significant digits
-        return f"{value:.3g}"
+    if unit == "frac":  # an error as a fraction (ISBI: 0.000353), six decimals at most
+        return _frac(value)
     return f"{value:.1f}"
+
+
+def _frac(value: float) -> str:
+    """0.000005, 0.0382, 0.345: plain decimals (no exponent), trailing zeros dropped."""
+    text = f"{value:.6f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
 
 
 def _diff(ours: float | None, paper: float | None, unit: str = "") -> str:
@@ -46,7 +52,7 @@ def _diff(ours: float | None, paper: float | None, unit: str = "") -> str:
     if unit == "M":
         return f"{d / 1e6:+.1f}M"
     if unit == "frac":
-        return f"{d:+.3g}"
+        return ("+" if d >= 0 else "-") + _frac(abs(d))
     return f"{d:+.1f}"
 
 

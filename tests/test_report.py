@@ -101,3 +101,10 @@ def test_code_version_ignores_pipeline_outputs_but_not_code(tmp_path):
     assert "uncommitted" not in code_version(tmp_path)
     (tmp_path / "params.yaml").write_text("lr: 1e-5\n")
     assert code_version(tmp_path).endswith("(with uncommitted changes)")
+
+
+def test_fraction_units_print_plain_decimals():
+    from segcore.report import _diff, _fmt
+
+    assert [_fmt(v, "frac") for v in (0.000005, 0.0382, 0.0069580078)] == ["0.000005", "0.0382", "0.006958"]
+    assert _diff(0.345, 0.0382, "frac") == "+0.3068" and _diff(0.0001, 0.0003, "frac") == "-0.0002"
