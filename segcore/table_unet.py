@@ -13,6 +13,12 @@ from segcore.experiments import EXPERIMENTS
 UNET_EXPERIMENTS = ("unet-isbi", "unet-isbi-noborder")
 
 
+def optimizer_text(u) -> str:
+    """'sgd, lr 0.01, momentum 0.99' or 'adam, lr 0.001' (Adam has no momentum setting here)."""
+    momentum = f", momentum {u.momentum:g}" if u.optimizer == "sgd" else ""
+    return f"{u.optimizer}, lr {u.lr:g}{momentum}"
+
+
 def unet_notes(params, metrics: dict) -> list[str]:
     """How our rows were produced, and what the ablation shows."""
     main, ablation = (EXPERIMENTS[n] for n in UNET_EXPERIMENTS)
@@ -26,8 +32,8 @@ def unet_notes(params, metrics: dict) -> list[str]:
         "warping error counting split and merge pixels (segcore/isbi_metrics.py). Predictions by overlap-tile "
         f"inference with mirrored context ({u.eval_tile} px output tiles); no rotation averaging.",
         f"Training: {main.iterations(u)} steps of {u.batch_size} augmented slice(s) (elastic deformation on a "
-        f"3x3 grid with 10 px standard deviation, shift, rotation, grey values), {u.optimizer}, lr {u.lr:g}, "
-        f"momentum {u.momentum:g}, width x{u.width:g}; loss weighted by w = w_c + 10 exp(-(d1 + d2)^2 / 50), "
+        f"3x3 grid with 10 px standard deviation, shift, rotation, grey values), {optimizer_text(u)}, "
+        f"width x{u.width:g}; loss weighted by w = w_c + 10 exp(-(d1 + d2)^2 / 50), "
         "w_c = inverse class frequency (the more frequent class 1).",
         f"Ablation, the same net and schedule with w = w_c only: Rand error {without['rand_error']:.3g} against "
         f"{with_b['rand_error']:.3g} with the border weights; warping error {without['warping_error']:.3g} "

@@ -15,7 +15,7 @@ from segcore.params import Params
 from segcore.table1 import TABLE1_EXPERIMENTS, build_table1
 from segcore.table4 import TABLE4_EXPERIMENTS, build_table4
 from segcore.table5 import TABLE5_EXPERIMENTS, build_table5
-from segcore.table_unet import UNET_EXPERIMENTS, build_unet
+from segcore.table_unet import UNET_EXPERIMENTS, build_unet, optimizer_text
 
 FIGURE_MODELS = ("fcn32s", "fcn16s", "fcn8s")
 GENERATED = ("reports", "metrics", "dvc.lock")  # tracked outputs of `dvc repro`
@@ -158,7 +158,7 @@ def _unet(params: Params, metrics_dir: Path, eval_dir: Path, smoke: bool, out: P
     u = params.unet_recipe
     info = provenance(params, metrics, "none: trained from scratch", data, f"{main.iterations(u)} steps")
     info["scale"] = (f"{params.scale_name}: width x{u.width:g}, {main.iterations(u)} steps of {u.batch_size} "
-                     f"tile(s), {u.optimizer}, lr {u.lr:g}, momentum {u.momentum:g}")
+                     f"tile(s), {optimizer_text(u)}")
     return build_unet(params, metrics_dir, eval_dir, _read_json, info, smoke, out)
 
 
@@ -179,7 +179,7 @@ def _table2_notes(params: Params, unet_voc: dict) -> list[str]:
              f"{r.skip_iterations} steps of training, so part of its gain is the longer training.",
              f"U-Net (beyond the paper, for comparison): the ISBI U-Net with 3 input channels and 21 classes, "
              f"trained from scratch (no ImageNet backbone) on the same data, {u.voc_iterations} steps of "
-             f"{u.batch_size} image(s), {u.optimizer}, lr {u.lr:g}, momentum {u.momentum:g}, width x{u.width:g}, "
+             f"{u.batch_size} image(s), {optimizer_text(u)}, width x{u.width:g}, "
              "unweighted loss, whole images with mirrored context."]
     if r.optimizer != "sgd":
         notes.append(f"Recipe: {r.optimizer} instead of the paper's SGD (a smoke-scale deviation; "
