@@ -56,3 +56,13 @@ def build_dir(out: Path | str, build: Callable[[Path], T]) -> T:
         shutil.rmtree(out)
     os.replace(tmp, out)
     return result
+
+
+def link_or_copy(src: Path | str, dst: Path | str) -> None:
+    """Hard-link ``src`` to ``dst`` (no second copy of a large file), copying where links fail."""
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)

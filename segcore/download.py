@@ -26,6 +26,8 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from tqdm import tqdm
 
+from segcore import atomic
+
 _USER_AGENT = "segcore-download/0.1"
 
 
@@ -399,10 +401,7 @@ def ensure_file(archive: Archive, download_dir: Path, root: Path, *, progress: b
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(target.name + ".tmp")
     tmp.unlink(missing_ok=True)
-    try:
-        os.link(path, tmp)  # no second copy of a 3 GB file where the file system allows
-    except OSError:
-        shutil.copyfile(path, tmp)
+    atomic.link_or_copy(path, tmp)  # no second copy of a 3 GB file where the file system allows
     os.replace(tmp, target)
     return target
 

@@ -7,8 +7,6 @@ changes.
 
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -39,19 +37,11 @@ def download_isbi(params: Params, out: Path, archives: Path, progress: bool = Tr
     archives = Path(archives)
     placed = [archives / name for name in (isbi.TRAIN_VOLUME, isbi.TRAIN_LABELS, isbi.TEST_VOLUME)]
     if placed[0].exists() and placed[1].exists():
-        atomic.build_dir(out, lambda tmp: [_link(p, tmp / p.name) for p in placed if p.exists()])
+        atomic.build_dir(out, lambda tmp: [atomic.link_or_copy(p, tmp / p.name) for p in placed if p.exists()])
         return
     from segcore.download import CATALOG, ensure_file
 
     ensure_file((catalog or CATALOG)["isbi_mirror"], archives, out, progress=progress)
-
-
-def _link(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copyfile(src, dst)
 
 
 def prepare_isbi(params: Params, src: Path, out: Path) -> dict[str, int]:

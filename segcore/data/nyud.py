@@ -226,10 +226,10 @@ def read_geometry(prepared: Path | str) -> Camera:
         raise DataError(f"cannot read the crop camera from {path}: {err}") from None
 
 
-def split_names(prepared: Path | str, split: str) -> list[str]:
-    """Frame names of ``split`` (one of SPLIT_FILES) in a prepared folder."""
+def split_names(prepared: Path | str, split: str, dataset: str = "NYUD") -> list[str]:
+    """Names of ``split`` (one of SPLIT_FILES) in a prepared folder, splits/<split>.txt (NYUD, SIFT Flow)."""
     if split not in SPLIT_FILES:
-        raise DataError(f"unknown NYUD split {split!r}; allowed: {', '.join(SPLIT_FILES)}")
+        raise DataError(f"unknown {dataset} split {split!r}; allowed: {', '.join(SPLIT_FILES)}")
     path = Path(prepared) / "splits" / f"{split}.txt"
     try:
         return path.read_text().split()

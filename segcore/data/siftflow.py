@@ -14,14 +14,14 @@ labels/<name>.npy (uint8 (2, H, W): semantic, geometric) and splits/{trainval,tr
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from segcore import atomic
+from segcore.data import nyud
 from segcore.data.voc import DataError, read_image
 
 ROOT = "SiftFlowDataset"
@@ -34,7 +34,6 @@ CLASSES = ("awning", "balcony", "bird", "boat", "bridge", "building", "bus", "ca
 GEO_CLASSES = ("sky", "horizontal", "vertical")
 VOID = 255
 N_TRAIN, N_TEST, N_UNANNOTATED = 2488, 200, 2  # the real data set (shared/spec/data.md)
-SPLIT_FILES = ("trainval", "train", "val", "test")
 _NAME = re.compile(r"[A-Za-z0-9_]+")
 
 
@@ -131,11 +130,9 @@ def split_names(root: Path, check_counts: bool = False) -> tuple[list[str], list
 
 def prepare(src: Path, out: Path, *, val_fraction: float, seed: int, check_counts: bool = False) -> dict[str, int]:
     """The FCN form of the data set under ``out`` (see the module docstring); returns split sizes."""
-    from segcore.data.nyud import split_trainval
-
     src, out = Path(src), Path(out)
     trainval, test, empty = split_names(src, check_counts)
-    train, val = split_trainval(np.array(trainval), val_fraction, seed)
+    train, val = nyud.split_trainval(np.array(trainval), val_fraction, seed)
     for folder in ("images", "labels", "splits"):
         (out / folder).mkdir(parents=True, exist_ok=True)
     for name in trainval + test:
@@ -143,7 +140,10 @@ def prepare(src: Path, out: Path, *, val_fraction: float, seed: int, check_count
         if sem.shape != geo.shape:
             raise DataError(f"{name}: semantic {sem.shape} and geometric {geo.shape} labels differ in size")
         np.save(out / "labels" / f"{name}.npy", np.stack([sem, geo]))
-        _link(image_path(src, name), out / "images" / f"{name}.jpg")
+        image = image_path(src, name)
+        if not image.exists():
+            raise DataError(f"image {image} is missing")
+        atomic.link_or_copy(image, out / "images" / f"{name}.jpg")  # no second copy of 2,688 JPEGs
     splits = {"trainval": trainval, "train": list(train), "val": list(val), "test": test}
     for split, names in splits.items():
         (out / "splits" / f"{split}.txt").write_text("".join(f"{n}\n" for n in names))
@@ -151,25 +151,9 @@ def prepare(src: Path, out: Path, *, val_fraction: float, seed: int, check_count
     return {k: len(v) for k, v in splits.items()}
 
 
-def _link(src: Path, dst: Path) -> None:
-    """Hard link (no second copy of 2,688 JPEGs) or copy where links are not allowed."""
-    if not src.exists():
-        raise DataError(f"image {src} is missing")
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copyfile(src, dst)
-
-
 def read_split(prepared: Path, split: str) -> list[str]:
-    """Image names of ``split`` (one of SPLIT_FILES) in a prepared folder."""
-    if split not in SPLIT_FILES:
-        raise DataError(f"unknown SIFT Flow split {split!r}; allowed: {', '.join(SPLIT_FILES)}")
-    path = Path(prepared) / "splits" / f"{split}.txt"
-    try:
-        return path.read_text().split()
-    except OSError as err:
-        raise DataError(f"cannot read {path}: {err}") from None
+    """Image names of ``split`` (one of SPLIT_FILES) in a prepared folder (the NYUD form)."""
+    return nyud.split_names(prepared, split, "SIFT Flow")
 
 
 class SiftFlowDataset(torch.utils.data.Dataset):
