@@ -37,3 +37,11 @@ def run(main: Callable[[Sequence[str] | None], object], argv: Sequence[str] | No
 def params_from(args: argparse.Namespace) -> Params:
     """Validated params; raised errors name the key."""
     return load_params(args.params)
+
+
+def runtime_from(params: Params):
+    """This process's resolved runtime (device, precision, rank under torchrun; segcore.runtime)."""
+    from segcore.runtime import resolve
+
+    rt = params.runtime
+    return resolve(rt.device, rt.precision, rt.channels_last, rt.workers)

@@ -15,17 +15,18 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
-def place(t: torch.nn.Module | torch.Tensor, device: torch.device | str):
-    """Move a net or a (N, C, H, W) batch to ``device`` in channels_last memory format.
+def place(t: torch.nn.Module | torch.Tensor, device: torch.device | str, channels_last: bool = True):
+    """Move a net or a (N, C, H, W) batch to ``device``, in channels_last memory format by default.
 
     Why: oneDNN's convolutions run fastest on NHWC. On this 2-core CPU a training step of the
     1/8-width FCN-VGG16 takes 30 ms instead of 39, and of the 1/16-width U-Net 20 instead of 33
-    (tests/benchmarks/channels_last.py); CUDA convolutions gain too. The result is still
-    deterministic on the CPU.
+    (tests/benchmarks/channels_last.py); the result is still deterministic on the CPU. Training
+    can switch it off (params ``runtime.channels_last``): cuDNN's grouped transposed convolution,
+    the fixed bilinear upsampling, was slower in NHWC on an H200.
     """
-    if isinstance(t, torch.Tensor) and t.dim() != 4:
-        return t.to(device)
-    return t.to(device, memory_format=torch.channels_last)
+    if not channels_last or (isinstance(t, torch.Tensor) and t.dim() != 4):
+        return t.to(device, non_blocking=True)  # overlaps the copy from pinned loader memory on CUDA
+    return t.to(device, memory_format=torch.channels_last, non_blocking=True)
 
 
 def cpu_model() -> str:

@@ -36,7 +36,8 @@ def accumulate(model: nn.Module, dataset: Iterable, n_classes: int,
 
 
 def accumulate_heads(model: nn.Module, dataset: Iterable, n_classes: int | dict[str, int],
-                     device: torch.device | str = "cpu", keep: int = 0) -> tuple[list[np.ndarray], dict]:
+                     device: torch.device | str = "cpu", keep: int = 0,
+                     channels_last: bool = True) -> tuple[list[np.ndarray], dict]:
     """One confusion matrix per head (segcore.heads); kept predictions are the first head's maps."""
     was_training = model.training
     model.eval()
@@ -45,7 +46,7 @@ def accumulate_heads(model: nn.Module, dataset: Iterable, n_classes: int | dict[
     try:
         for image, label, sample_id in dataset:
             with torch.inference_mode():
-                logits = model(place(image.unsqueeze(0), device))  # (1, K, H, W)
+                logits = model(place(image.unsqueeze(0), device, channels_last))  # (1, K, H, W)
             parts = [p.argmax(1).cpu() for p in heads.split_logits(logits, n_classes)]  # (1, H, W) each
             planes = heads.split_labels(label.unsqueeze(0), n_classes)
             for hist, part, plane, n in zip(hists, parts, planes, heads.sizes(n_classes)):

@@ -8,6 +8,7 @@ scales holds both variants side by side, so params.yaml shows every hyper-parame
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -213,6 +214,21 @@ class Timing:
 
 
 @dataclass(frozen=True)
+class RuntimeParams:
+    """Where and how stages compute (segcore.runtime); the resolved values are recorded with every number."""
+
+    device: str = field(doc="auto (CUDA when present, else CPU), cpu, cuda or cuda:N")
+    precision: Literal["fp32", "mixed"] = field(doc="mixed: bf16 autocast where supported, else fp16 + grad scaler")
+    channels_last: bool
+    workers: Literal["auto"] | int = field(ge=0, doc="DataLoader workers per training process")
+    launch: str = field(doc="python, or torchrun --nproc_per_node=N [flags]: how FCN train stages start")
+
+
+LAUNCH = re.compile(r"python|torchrun(?: --\S+)*? --nproc[_-]per[_-]node[= ](?P<n>[1-9]\d*)(?: --\S+)*")
+DEVICE = re.compile(r"auto|cpu|cuda(?::\d+)?")
+
+
+@dataclass(frozen=True)
 class Params:
     """Everything in params.yaml, validated."""
 
@@ -231,6 +247,7 @@ class Params:
     unet: Unet
     evaluate: Evaluate
     timing: Timing
+    runtime: RuntimeParams
 
     @property
     def data_source(self) -> Literal["twin", "real"]:
@@ -289,4 +306,10 @@ def load_params(path: Path | str = "params.yaml") -> Params:
     if sift.n_unannotated >= sift.n_train:
         raise ConfigError(f"twin.siftflow.n_unannotated = {sift.n_unannotated} must be < twin.siftflow.n_train "
                           f"= {sift.n_train}")
+    rt = params.runtime
+    if not DEVICE.fullmatch(rt.device):
+        raise ConfigError(f"runtime.device = {rt.device!r} is not allowed; use auto, cpu, cuda or cuda:N")
+    if not LAUNCH.fullmatch(rt.launch):
+        raise ConfigError(f"runtime.launch = {rt.launch!r} is not allowed; use python or "
+                          f"torchrun --nproc_per_node=N, optionally with more --flags")
     return params

@@ -6,11 +6,14 @@ reads argv or params.yaml.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
 from dataclasses import asdict
 from pathlib import Path
+
+import torch
 
 from segcore import atomic, datasets, heads
 from segcore import backbone as backbone_mod
@@ -23,6 +26,7 @@ from segcore.metrics import per_class_iu, scores
 from segcore.modelfile import load_model, read_model_record, save_model
 from segcore.models.registry import build_model
 from segcore.params import Params
+from segcore.runtime import Runtime
 from segcore.preprocess import Preprocess
 from segcore.models.fusion import STREAMS
 from segcore.surgery import transplant, transplant_streams, widen_input
@@ -88,8 +92,6 @@ def initial_model(params: Params, name: str, backbone: Path | None, inits: list[
     channels = datasets.in_channels(exp)
     scratch = exp.init == "scratch"
     if scratch:
-        import torch
-
         torch.manual_seed(params.seed)
     width = params.unet_recipe.width if scratch else params.width
     model = build_model(exp.arch, n_classes=datasets.n_classes(exp), width=width,
@@ -140,15 +142,19 @@ def train_spec(params: Params, exp: Experiment) -> TrainSpec:
 
 
 def train_experiment(params: Params, name: str, data_root: Path, backbone: Path | None, inits: list[Path],
-                     out_dir: Path, checkpoint: Path, device: str = "cpu", progress: bool = True,
+                     out_dir: Path, checkpoint: Path, runtime: Runtime | None = None, progress: bool = True,
                      hha_root: Path | None = None) -> dict:
-    """Train one experiment of segcore.experiments; writes model.pt and dvclive logs under out_dir.
+    """Train one experiment of segcore.experiments; writes model.pt and dvclive logs (live/) under out_dir.
 
     ``hha_root``: the hha stage's output, for NYUD experiments that read HHA. ``backbone`` is None
-    for a net trained from scratch.
+    for a net trained from scratch. The curves grow in ``<checkpoint>.live/`` beside it and are
+    copied into out_dir at the end: the stage's outputs are then whole files DVC can cache and
+    restore from its run-cache, while a killed run keeps its checkpoint and curves to resume.
+    ``runtime``: one CPU process by default; under torchrun every rank trains, rank 0 writes.
     """
     from dvclive import Live
 
+    runtime = runtime or Runtime(torch.device("cpu"))
     exp, model = initial_model(params, name, backbone, inits)
     if exp.backbone is None:
         rgb = datasets.scratch_preprocess(exp)
@@ -164,27 +170,40 @@ def train_experiment(params: Params, name: str, data_root: Path, backbone: Path 
     n_classes = datasets.n_classes(exp)
     fingerprint = spec_fingerprint(spec, name, *(file_digest(Path(p), "sha256") for p in inputs_files),
                                    json.dumps(asdict(params.twin)), params.data_source, str(params.width),
-                                   code_digest())
-    checkpoint = Path(checkpoint)
-    checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    # Resume only when the checkpoint continues this very run and its curves are still there;
-    # otherwise start weights and curves afresh, so the logged curves always match the weights.
-    resumed = load_checkpoint(checkpoint, fingerprint) is not None
-    if resumed and not (Path(out_dir) / "live" / LOSS_CURVE).exists():
-        print(f"{checkpoint} has no training curves beside it; training from the start")
-        checkpoint.unlink()
-        resumed = False
-    out_dir = Path(out_dir)
-    with Live(dir=str(out_dir / "live"), dvcyaml=None, save_dvc_exp=False, resume=resumed,
-              report=None) as live:
+                                   runtime.signature(), code_digest())
+    checkpoint, out_dir = Path(checkpoint), Path(out_dir)
+    live_dir = checkpoint.with_suffix(".live")  # checkpoints/<key>/checkpoint.live
+    if runtime.main:
+        _prepare_resume(checkpoint, live_dir, fingerprint)
+    runtime.barrier()  # the other ranks read the checkpoint only once rank 0 has decided on it
+    resumed = checkpoint.exists()
+    with (Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, resume=resumed, report=None)
+          if runtime.main else contextlib.nullcontext()) as live:
         last = train(model, train_set, val_set, spec, n_classes=n_classes, checkpoint=checkpoint,
-                     fingerprint=fingerprint, live=live, device=device, progress=progress)
-    width = params.unet_recipe.width if exp.init == "scratch" else params.width
-    save_model(out_dir / "model.pt", model.cpu(), arch=exp.arch, n_classes=n_classes, width=width,
-               learn_upsampling=params.net.learn_upsampling, preprocess=inputs.rgb, experiment=name,
-               lr=spec.lr, val=last, in_channels=datasets.in_channels(exp),
-               hha_preprocess=inputs.to_dict()["hha_preprocess"])
+                     fingerprint=fingerprint, live=live, runtime=runtime, progress=progress)
+    if runtime.main:
+        width = params.unet_recipe.width if exp.init == "scratch" else params.width
+        save_model(out_dir / "model.pt", model.cpu(), arch=exp.arch, n_classes=n_classes, width=width,
+                   learn_upsampling=params.net.learn_upsampling, preprocess=inputs.rgb, experiment=name,
+                   lr=spec.lr, val=last, in_channels=datasets.in_channels(exp),
+                   hha_preprocess=inputs.to_dict()["hha_preprocess"], trained_on=runtime.record())
+        atomic.build_dir(out_dir / "live", lambda tmp: shutil.copytree(live_dir, tmp))
     return {"lr": spec.lr, **last}
+
+
+def _prepare_resume(checkpoint: Path, live_dir: Path, fingerprint: str) -> None:
+    """Keep ``checkpoint`` only if it continues this very run and its curves are still there.
+
+    Otherwise weights and curves start afresh together, so the logged curves always match the weights.
+    """
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    resumable = load_checkpoint(checkpoint, fingerprint) is not None
+    if resumable and not (live_dir / LOSS_CURVE).exists():
+        print(f"{checkpoint} has no training curves beside it; training from the start")
+        resumable = False
+    if not resumable:
+        checkpoint.unlink(missing_ok=True)
+        shutil.rmtree(live_dir, ignore_errors=True)
 
 
 def _percent(d: dict[str, float]) -> dict[str, float]:
@@ -227,7 +246,7 @@ def evaluate_experiment(params: Params, name: str, data_root: Path, model_path: 
     if eval_dir.exists():
         shutil.rmtree(eval_dir)
     (eval_dir / "preds").mkdir(parents=True)
-    metrics: dict = {**params.provenance(), **environment(device)}
+    metrics: dict = {**params.provenance(), **environment(device), "trained_on": record.get("trained_on")}
     if exp.dataset == "isbi":  # the challenge's scores on held-out slices, by overlap-tile inference
         from segcore.pipeline_unet import evaluate_isbi
 
@@ -268,8 +287,6 @@ def time_paper_nets(params: Params, out: Path, device: str = "cpu") -> dict:
     The paper profile runs ``timing.paper_trials`` trials (the paper's 20); the smoke profile, on a
     laptop CPU, the fewer ``timing.smoke_trials``. The count is in the result, and the tables print it.
     """
-    import torch
-
     from segcore.timing import time_models
 
     t = params.timing

@@ -52,11 +52,21 @@ def provenance(params: Params, metrics: dict, backbone: str, data_desc: str, sch
         "scale": (f"{params.scale_name}: width x{params.width:g}, {schedule} of {recipe.batch_size} images, "
                   f"{recipe.optimizer}, base lr {params.lr:g} x {recipe.lr_multiplier:g}"),
         "backbone": backbone,
-        "device (training and evaluation)": metrics.get("device", "?"),
+        "training": training_description(metrics.get("trained_on")),
+        "device (evaluation)": metrics.get("device", "?"),
         "torch": metrics.get("torch", "?"),
         "code": code_version(),
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
+
+
+def training_description(trained_on: dict | None) -> str:
+    """'NVIDIA H100 ..., 4 processes, bf16 mixed precision' from a model file's record of its training run."""
+    if not trained_on:
+        return "? (model file written before the training device was recorded)"
+    procs = trained_on["processes"]
+    precision = "fp32" if trained_on["precision"] == "fp32" else f"{trained_on['precision']} mixed precision"
+    return f"{trained_on['device']}, {procs} process{'es' if procs > 1 else ''}, {precision}"
 
 
 def data_description(params: Params, train_split: str, val_split: str, val_images: int) -> str:

@@ -1,14 +1,16 @@
-"""The one training loop every FCN experiment goes through (FCN paper Sec. 4.3).
+"""The one training loop every FCN and U-Net experiment goes through (FCN paper Sec. 4.3).
 
 Whole-image training: images differ in size, so a minibatch of ``batch_size`` images is one image
-per forward pass with gradients accumulated (Caffe's iter_size); same-size images may share a pass. SGD with momentum, weight decay on
-weights only, biases at ``bias_lr_mult`` x lr, void 255 ignored. Training images are drawn at
-random with replacement, as in the reference solvers, from a seeded generator: on the CPU two runs
-give the same weights bit for bit, and a resumed run continues exactly where the killed one was.
-"""
+per forward pass with gradients accumulated (Caffe's iter_size); same-size images may share a
+pass. SGD with momentum, weight decay on weights only, biases at ``bias_lr_mult`` x lr, void 255
+ignored. Training images are drawn at random with replacement, as in the reference solvers, each
+step's draw a function of the seed and the step (segcore.batches): on the CPU two runs give the
+same weights bit for bit, a resumed run continues exactly where the killed one was, and N
+processes train on the same minibatches as one."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -19,10 +21,11 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from segcore import atomic, heads
-from segcore.device import place
+from segcore.batches import micro_seed, positions, step_loader
 from segcore.evaluate import accumulate_heads
 from segcore.metrics import scores
 from segcore.models.registry import freeze_all_but
+from segcore.runtime import Runtime
 
 VOID = 255
 
@@ -117,7 +120,7 @@ def load_checkpoint(path: Path, fingerprint: str) -> dict | None:
 
 
 def train(model: nn.Module, train_set, val_set, spec: TrainSpec, *, n_classes: int | dict[str, int],
-          checkpoint: Path, fingerprint: str, live=None, device: str = "cpu",
+          checkpoint: Path, fingerprint: str, live=None, runtime: Runtime | None = None,
           progress: bool = True) -> dict[str, float]:
     """Train ``model`` in place for ``spec.iterations`` optimizer steps; returns the last val scores.
 
@@ -125,26 +128,31 @@ def train(model: nn.Module, train_set, val_set, spec: TrainSpec, *, n_classes: i
     ``fingerprint`` matches (same params, same initial weights, same data), so a killed run
     resumes. ``live`` is a dvclive.Live (or None) that receives train/loss and val/mean_iu.
     ``n_classes``: an int, or the heads of a multi-head net (segcore.heads), whose losses are summed.
+    ``runtime``: device, precision and ranks (segcore.runtime); one CPU process by default. With
+    several ranks each trains on its share of every minibatch, DistributedDataParallel sums the
+    gradients, validation matrices are summed over ranks, and only rank 0 writes the checkpoint.
     """
-    torch.manual_seed(spec.seed)
-    rng = np.random.Generator(np.random.PCG64(spec.seed))
-    place(model, device).train()
+    runtime = runtime or Runtime(torch.device("cpu"))
+    runtime.place(model).train()
     if spec.only:
         freeze_all_but(model, spec.only)
     optimizer = make_optimizer(model, spec)
+    scaler = runtime.grad_scaler()
     start, last = 0, {}
     state = load_checkpoint(checkpoint, fingerprint)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
-        rng.bit_generator.state = state["numpy_rng"]
+        scaler.load_state_dict(state.get("scaler") or {})
         start, last = state["step"], state["last"]
-        print(f"resuming from {checkpoint} at step {start}")
-    bar = tqdm(range(start, spec.iterations), initial=start, total=spec.iterations,
-               desc="train", disable=None if progress else True, dynamic_ncols=True)
-    for step in bar:
-        loss = _train_step(model, optimizer, train_set, rng, spec, n_classes, device)
+        if runtime.main:
+            print(f"resuming from {checkpoint} at step {start}")
+    net = runtime.wrap(model)
+    batches = step_loader(train_set, spec.batch_size, spec.seed, start, spec.iterations, runtime)
+    bar = tqdm(zip(range(start, spec.iterations), batches), initial=start, total=spec.iterations, desc="train",
+               disable=None if progress and runtime.main else True, dynamic_ncols=True)
+    for step, items in bar:
+        loss = _train_step(net, optimizer, scaler, items, step, spec, n_classes, runtime)
         if not np.isfinite(loss):
             hint = "" if spec.normalise_loss else " or set normalise_loss: true"
             raise TrainingError(f"loss is {loss} at step {step + 1}: lower the learning rate "
@@ -155,46 +163,68 @@ def train(model: nn.Module, train_set, val_set, spec: TrainSpec, *, n_classes: i
             live.step = done
             live.log_metric("train/loss", loss)
         if done % spec.val_every == 0 or done == spec.iterations:
-            hists, _ = accumulate_heads(model, val_set, n_classes, device)
-            last = val_scores(hists, n_classes)
+            last = validate(model, val_set, n_classes, runtime)
             if live is not None:
                 live.log_metric("val/mean_iu", last["mean_iu"])
                 live.make_summary()
-        if done % spec.checkpoint_every == 0 or done == spec.iterations:
+        if runtime.main and (done % spec.checkpoint_every == 0 or done == spec.iterations):
             atomic.torch_save({"fingerprint": fingerprint, "step": done, "model": model.state_dict(),
-                          "optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(),
-                          "numpy_rng": rng.bit_generator.state, "last": last}, checkpoint)
+                               "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+                               "last": last}, checkpoint)
     return last
 
 
-def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer, train_set, rng: np.random.Generator,
-                spec: TrainSpec, n_classes: int | dict[str, int], device: str) -> float:
-    """One optimizer step over ``batch_size`` whole images drawn with replacement; returns mean loss.
+def validate(model: nn.Module, val_set, n_classes: int | dict[str, int], runtime: Runtime) -> dict[str, float]:
+    """Scores of ``val_set`` in fp32: each rank scores its share, the confusion matrices are summed.
+
+    Why the sum of matrices, not of scores: means of per-rank scores are not the split's scores,
+    and a reduction must happen on every rank's matrix, not on a copy one rank keeps.
+    """
+    hists, _ = accumulate_heads(model, runtime.shard(val_set), n_classes, runtime.device,
+                                channels_last=runtime.channels_last)
+    return val_scores([runtime.all_reduce_sum(h) for h in hists], n_classes)
+
+
+def _train_step(net: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, items: list,
+                step: int, spec: TrainSpec, n_classes: int | dict[str, int], runtime: Runtime) -> float:
+    """One optimizer step on this rank's share ``items`` of the minibatch; returns the minibatch's mean loss.
 
     Images of one size share a forward pass (at most ``images_per_forward``): the same gradient
     as one pass per image, faster on small images. A 4th item element is a per-pixel loss weight.
+    Each rank's loss is scaled by world / batch_size: DistributedDataParallel averages gradients
+    over ranks, so the update is the paper's mean over the whole minibatch. Gradients are
+    exchanged once per step, after the rank's last pass (no_sync before it).
     """
     optimizer.zero_grad(set_to_none=True)
-    items = [train_set[int(i)] for i in rng.integers(0, len(train_set), size=spec.batch_size)]
+    placed = list(zip(positions(spec.batch_size, runtime), items))
+    groups = same_size_groups(placed, spec.images_per_forward, shape=lambda p: tuple(p[1][0].shape))
     total = 0.0
-    for group in same_size_groups(items, spec.images_per_forward):
-        x = torch.stack([item[0] for item in group])  # (n, C, H, W)
-        label = torch.stack([item[1] for item in group]).to(device)
-        weight = torch.stack([item[3] for item in group]).to(device) if len(group[0]) > 3 else None
-        logits = model(place(x, device))  # (n, K, H, W)
-        loss = heads_loss(logits, label, n_classes, spec.normalise_loss, weight) / spec.batch_size
-        loss.backward()
+    for i, group in enumerate(groups):
+        batch = [item for _, item in group]
+        x = torch.stack([item[0] for item in batch])  # (n, C, H, W)
+        label = torch.stack([item[1] for item in batch]).to(runtime.device, non_blocking=True)
+        weight = (torch.stack([item[3] for item in batch]).to(runtime.device, non_blocking=True)
+                  if len(batch[0]) > 3 else None)
+        last_pass = i == len(groups) - 1
+        with contextlib.nullcontext() if last_pass or runtime.world == 1 else net.no_sync():
+            torch.manual_seed(micro_seed(spec.seed, step, group[0][0]))  # dropout masks by image place
+            with runtime.autocast():
+                logits = net(runtime.place(x))  # (n, K, H, W)
+            loss = heads_loss(logits.float(), label, n_classes, spec.normalise_loss, weight) / spec.batch_size
+            scaler.scale(loss * runtime.world).backward()
         total += loss.item()
+    total = runtime.all_reduce_sum(total)  # every rank decides on the same minibatch loss
     if np.isfinite(total):  # never apply a non-finite update: the caller stops with an error
-        optimizer.step()
+        scaler.step(optimizer)
+        scaler.update()
     return total
 
 
-def same_size_groups(items: list, limit: int) -> list[list]:
+def same_size_groups(items: list, limit: int, shape=lambda item: tuple(item[0].shape)) -> list[list]:
     """Items grouped by image size (first-seen order), each group at most ``limit`` long."""
     groups: dict[tuple, list[list]] = {}
     for item in items:
-        runs = groups.setdefault(tuple(item[0].shape), [[]])
+        runs = groups.setdefault(shape(item), [[]])
         if len(runs[-1]) == limit:
             runs.append([])
         runs[-1].append(item)

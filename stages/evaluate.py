@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 from segcore import cli
-from segcore.device import pick_device
 from segcore.pipeline import evaluate_experiment
 
 
@@ -21,7 +20,8 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     params = cli.params_from(args)
     metrics = evaluate_experiment(params, args.experiment, args.data, args.model, args.metrics, args.eval_dir,
-                                  keep=params.evaluate.figure_images, device=str(pick_device()), hha_root=args.hha)
+                                  keep=params.evaluate.figure_images, device=str(cli.runtime_from(params).device),
+                                  hha_root=args.hha)
     print(f"{args.experiment}: {metrics}")
 
 

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 from segcore import cli
-from segcore.device import pick_device
 from segcore.pipeline import time_paper_nets
 
 
@@ -14,7 +13,8 @@ def main(argv=None) -> None:
     p = cli.parser(__doc__)
     p.add_argument("--out", type=Path, required=True, help="timing metrics JSON")
     args = p.parse_args(argv)
-    result = time_paper_nets(cli.params_from(args), args.out, str(pick_device()))
+    params = cli.params_from(args)
+    result = time_paper_nets(params, args.out, str(cli.runtime_from(params).device))
     for name, r in result.items():
         print(f"{name}: {r['mean_ms']:.1f} ms (std {r['std_ms']:.1f}, {r['trials']} trials, {r['dtype']}) "
               f"on {r['device']}")

@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 from segcore import cli
-from segcore.device import pick_device
 from segcore.pipeline import train_experiment
+from segcore.runtime import finish
 
 
 def main(argv=None) -> None:
@@ -20,13 +20,19 @@ def main(argv=None) -> None:
                    help="weights to start from: the backbone, the parent model, or one model per fusion stream; "
                         "none for a net trained from scratch")
     p.add_argument("--out", type=Path, required=True, help="output folder: model.pt and live/")
-    p.add_argument("--checkpoint", type=Path, required=True, help="resumable checkpoint (persistent output)")
+    p.add_argument("--checkpoint", type=Path, required=True,
+                   help="resumable checkpoint; its folder also holds the curves while training (not a DVC output)")
     p.add_argument("--hha", type=Path, default=None, help="hha stage output (NYUD nets that read HHA)")
     args = p.parse_args(argv)
-    result = train_experiment(cli.params_from(args), args.experiment, args.data, args.backbone, args.init,
-                              args.out, args.checkpoint, device=str(pick_device()),
-                              progress=not args.no_progress, hha_root=args.hha)
-    print(f"{args.experiment}: {result}")
+    params = cli.params_from(args)
+    runtime = cli.runtime_from(params)  # joins the process group when started by torchrun
+    try:
+        result = train_experiment(params, args.experiment, args.data, args.backbone, args.init, args.out,
+                                  args.checkpoint, runtime=runtime, progress=not args.no_progress, hha_root=args.hha)
+    finally:
+        finish(runtime)
+    if runtime.main:
+        print(f"{args.experiment}: {result} ({runtime.signature()})")
 
 
 if __name__ == "__main__":

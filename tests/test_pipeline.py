@@ -1,8 +1,11 @@
 """End to end: the real dvc.yaml on tiny params, in a temporary git + DVC repo outside the checkout.
 
 Checks what users rely on: `dvc repro` builds every stage and the reports; a second `dvc repro`
-has nothing to do; `dvc exp run -S lr=1e-5` reruns training and what depends on it, and only that,
-with lr reaching the training code as a float; `dvc exp show` lists the new metrics.
+has nothing to do; a DVC remote carries data, models and run-cache to a second clone, whose
+`dvc repro` then has nothing to do either; `dvc exp run -S lr=1e-5` reruns training and what
+depends on it, and only that, with lr reaching the training code as a float; `dvc exp show`
+lists the new metrics; `dvc exp push` / `dvc exp pull` hand the experiment to the other clone,
+which can rerun its training from the shared run-cache without computing anything.
 """
 
 from __future__ import annotations
@@ -120,6 +123,31 @@ def test_repro_builds_everything_then_is_up_to_date(repo):
     _run(["git", "commit", "-qm", "baseline"], work, env)
 
 
+def _clone(work: Path, env: dict) -> Path:
+    """A git remote (bare repo) and a local-folder DVC remote next to ``work``; the second clone behind them."""
+    tmp, other = work.parent, work.parent / "other"
+    if not other.exists():
+        _run(["git", "init", "-q", "--bare", str(tmp / "origin.git")], tmp, env)
+        _run(["git", "remote", "add", "origin", str(tmp / "origin.git")], work, env)
+        _run([DVC, "remote", "add", "-d", "shared", str(tmp / "dvc-remote")], work, env)
+        _run(["git", "commit", "-qam", "shared DVC remote"], work, env)
+        _run(["git", "push", "-q", "origin", "HEAD:refs/heads/main"], work, env)
+        _run(["git", "clone", "-q", "--branch", "main", str(tmp / "origin.git"), str(other)], tmp, env)
+    return other
+
+
+def test_remote_round_trip_leaves_the_other_clone_up_to_date(repo):
+    work, env = repo
+    other = _clone(work, env)
+    _run([DVC, "push", "--run-cache"], work, env)
+    assert not (other / "models/fcn8s/model.pt").exists()  # only .gitignore files came with git
+    _run([DVC, "pull", "--run-cache"], other, env)
+    log = _run([DVC, "repro"], other, env)
+    assert _ran(log) == set() and "Data and pipelines are up to date." in log
+    for name in ("models/fcn8s/model.pt", "eval/fcn8s/per_class_iu.json", "reports/table2.md"):
+        assert (other / name).read_bytes() == (work / name).read_bytes(), name
+
+
 def test_exp_run_with_scientific_lr_reruns_only_training_and_dependents(repo):
     work, env = repo
     log = _run([DVC, "exp", "run", "-S", "lr=1e-5"], work, env)
@@ -135,3 +163,22 @@ def test_exp_run_with_scientific_lr_reruns_only_training_and_dependents(repo):
         assert isinstance(record["lr"], float) and record["lr"] == pytest.approx(1e-5 * mult * scale)
     text = json.dumps(json.loads(_run([DVC, "exp", "show", "--json"], work, env)))
     assert "metrics/fcn8s.json" in text and "mean_iu" in text and "1e-05" in text
+
+
+def test_experiment_travels_to_the_other_clone_and_reruns_from_the_run_cache(repo):
+    work, env = repo
+    other = _clone(work, env)
+    name = _run([DVC, "exp", "list", "--name-only"], work, env).split()[0]
+    _run([DVC, "exp", "push", "origin", name], work, env)  # git refs to origin, outputs to the DVC remote
+    _run([DVC, "push", "--run-cache"], work, env)
+    _run([DVC, "exp", "pull", "origin", name], other, env)
+    shown = json.dumps(json.loads(_run([DVC, "exp", "show", "--json"], other, env)))
+    assert name in shown and "1e-05" in shown
+    _run([DVC, "pull", "--run-cache"], other, env)
+    # Training is what the run-cache saves. (Evaluation would rerun: its metrics files live in git,
+    # cache: false, and `dvc push` carries only cached outputs for the run-cache.)
+    log = _run([DVC, "exp", "run", "-S", "lr=1e-5", "train@fcn8s"], other, env)
+    assert _ran(log) == set()
+    for stage in ("train@fcn32s", "train@fcn16s", "train@fcn8s"):
+        assert f"Stage '{stage}' is cached - skipping run" in log
+    assert (other / "models/fcn8s/model.pt").read_bytes() == (work / "models/fcn8s/model.pt").read_bytes()

@@ -49,14 +49,27 @@ def test_rerun_with_finished_checkpoint_keeps_weights_and_curves(setup):
     assert _curve(tmp) == curve
 
 
+def test_outputs_are_whole_copies_and_the_working_curves_stay_with_the_checkpoint(setup):
+    """DVC may delete the stage's outputs before a rerun; the resume state lives beside the checkpoint."""
+    params, tmp = setup
+    _train(params, tmp, "w")
+    import shutil
+
+    shutil.rmtree(tmp / "w")  # what `dvc repro` does to a non-persistent output before the command
+    _train(params, tmp, "w")
+    assert (tmp / "ck" / "w.live" / "plots/metrics/val/mean_iu.tsv").read_text() == _curve(tmp, "w")
+    record = torch.load(tmp / "w" / "model.pt", weights_only=False)
+    assert record["trained_on"]["processes"] == 1 and record["trained_on"]["device"].startswith("CPU: ")
+
+
 def test_checkpoint_without_its_curves_trains_from_the_start(setup, capsys):
     params, tmp = setup
     _train(params, tmp, "n")
     curve = _curve(tmp, "n")
     import shutil
 
-    for gone in ("live/plots", "live"):  # curves lost (a stage killed early, or DVC cleared them)
-        shutil.rmtree(tmp / "n" / gone)
+    for gone in ("n.live/plots", "n.live"):  # curves lost (a stage killed early, or removed by hand)
+        shutil.rmtree(tmp / "ck" / gone)
         _train(params, tmp, "n")
         assert "training from the start" in capsys.readouterr().out
         assert _curve(tmp, "n") == curve
