@@ -86,3 +86,17 @@ def test_table_header_names_how_a_model_was_trained():
     assert training_description(one) == "NVIDIA H100 80GB HBM3 (CUDA 13.0), 4 processes, bf16 mixed precision"
     assert training_description({**one, "processes": 1, "precision": "fp32"}).endswith(", 1 process, fp32")
     assert training_description(None).startswith("?")
+
+
+def test_loader_workers_train_the_same_weights_as_the_main_process(tmp_path):
+    """Each step's images are a function of (seed, step): workers loading ahead change nothing."""
+    from tests.test_train import Toy, _model, _spec
+    from segcore.train import train
+
+    weights = []
+    for workers in (0, 2):
+        model = _model()
+        train(model, Toy(), Toy(3), _spec(iterations=3), n_classes=2, checkpoint=tmp_path / f"w{workers}.pt",
+              fingerprint="fp", runtime=Runtime(torch.device("cpu"), workers=workers), progress=False)
+        weights.append(model.state_dict())
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
