@@ -22,9 +22,10 @@ from segcore.metrics import confusion
 
 
 @torch.inference_mode()
-def predict(model: nn.Module, image: torch.Tensor, device: torch.device | str = "cpu") -> torch.Tensor:
+def predict(model: nn.Module, image: torch.Tensor, device: torch.device | str = "cpu",
+            channels_last: bool = True) -> torch.Tensor:
     """Class map (H, W) int64 of one preprocessed image (3, H, W); model must be in eval mode."""
-    logits = model(place(image.unsqueeze(0), device))  # (1, K, H, W)
+    logits = model(place(image.unsqueeze(0), device, channels_last))  # (1, K, H, W)
     return logits.argmax(1)[0].cpu()
 
 

@@ -232,7 +232,8 @@ def split_scores(exp: Experiment, hists: list, images: int) -> tuple[dict, dict]
 
 
 def evaluate_experiment(params: Params, name: str, data_root: Path, model_path: Path, metrics_out: Path,
-                        eval_dir: Path, keep: int, device: str = "cpu", hha_root: Path | None = None) -> dict:
+                        eval_dir: Path, keep: int, device: str = "cpu", hha_root: Path | None = None,
+                        channels_last: bool = True) -> dict:
     """Score the val split (and the test split where labels exist) into one metrics JSON.
 
     Keeps the first ``keep`` val predictions as palette PNGs for the report's figure; where the
@@ -241,7 +242,7 @@ def evaluate_experiment(params: Params, name: str, data_root: Path, model_path: 
     exp = get_experiment(name)
     model, _, record = load_model(Path(model_path))
     inputs = datasets.Inputs.from_record(record)
-    place(model, device)
+    place(model, device, channels_last)
     eval_dir = Path(eval_dir)
     if eval_dir.exists():
         shutil.rmtree(eval_dir)
@@ -257,7 +258,7 @@ def evaluate_experiment(params: Params, name: str, data_root: Path, model_path: 
     n_classes = datasets.n_classes(exp)
     split_of = lambda split: datasets.split_dataset(exp, split, Path(data_root), hha_root, inputs)  # noqa: E731
     val = split_of(exp.val_split)
-    hists, kept = accumulate_heads(model, val, n_classes, device, keep=keep)
+    hists, kept = accumulate_heads(model, val, n_classes, device, keep=keep, channels_last=channels_last)
     metrics[exp.val_split], per_class_val = split_scores(exp, hists, len(val))
     for sample_id, pred in kept.items():
         voc.write_label_png(eval_dir / "preds" / f"{sample_id}.png", pred, heads.sizes(n_classes)[0])
@@ -266,11 +267,11 @@ def evaluate_experiment(params: Params, name: str, data_root: Path, model_path: 
         test = split_of(exp.test_split)
         if exp.dataset == "voc" and test.samples and test.samples[0].label is None:
             # real VOC test: labels live on the evaluation server
-            preds = ((sid, predict(model.eval(), x, device).numpy()) for x, _, sid in test)
+            preds = ((sid, predict(model.eval(), x, device, channels_last).numpy()) for x, _, sid in test)
             count = write_submission(preds, voc.palette(), eval_dir / f"{exp.test_split}_submission.tar.gz")
             metrics[exp.test_split] = {"submitted_images": count}
         else:
-            hists, _ = accumulate_heads(model, test, n_classes, device)
+            hists, _ = accumulate_heads(model, test, n_classes, device, channels_last=channels_last)
             metrics[exp.test_split], per_class[exp.test_split] = split_scores(exp, hists, len(test))
     atomic.write_json(eval_dir / "per_class_iu.json", per_class)
     atomic.write_json(Path(metrics_out), metrics)

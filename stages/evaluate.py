@@ -19,9 +19,10 @@ def main(argv=None) -> None:
     p.add_argument("--hha", type=Path, default=None, help="hha stage output (NYUD nets that read HHA)")
     args = p.parse_args(argv)
     params = cli.params_from(args)
+    runtime = cli.runtime_from(params)
     metrics = evaluate_experiment(params, args.experiment, args.data, args.model, args.metrics, args.eval_dir,
-                                  keep=params.evaluate.figure_images, device=str(cli.runtime_from(params).device),
-                                  hha_root=args.hha)
+                                  keep=params.evaluate.figure_images, device=str(runtime.device), hha_root=args.hha,
+                                  channels_last=runtime.channels_last)
     print(f"{args.experiment}: {metrics}")
 
 

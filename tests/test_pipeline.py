@@ -5,7 +5,8 @@ has nothing to do; a DVC remote carries data, models and run-cache to a second c
 `dvc repro` then has nothing to do either; `dvc exp run -S lr=1e-5` reruns training and what
 depends on it, and only that, with lr reaching the training code as a float; `dvc exp show`
 lists the new metrics; `dvc exp push` / `dvc exp pull` hand the experiment to the other clone,
-which can rerun its training from the shared run-cache without computing anything.
+which can rerun its training from the shared run-cache without computing anything; one param
+switches the FCN train stages to torchrun.
 """
 
 from __future__ import annotations
@@ -182,3 +183,16 @@ def test_experiment_travels_to_the_other_clone_and_reruns_from_the_run_cache(rep
     for stage in ("train@fcn32s", "train@fcn16s", "train@fcn8s"):
         assert f"Stage '{stage}' is cached - skipping run" in log
     assert (other / "models/fcn8s/model.pt").read_bytes() == (work / "models/fcn8s/model.pt").read_bytes()
+
+
+def test_one_param_switches_training_to_torchrun(repo):
+    """`runtime.launch` rewrites the FCN train stages' command: two gloo processes on this CPU."""
+    work, env = repo
+    launch = "runtime.launch='torchrun --standalone --nproc_per_node=2'"  # quoted: DVC parses -S values
+    log = _run([DVC, "exp", "run", "-S", launch, "-S", "train.smoke.batch_size=2", "train@fcn32s"], work,
+               dict(env, GLOO_SOCKET_IFNAME="lo", MASTER_ADDR="127.0.0.1"))
+    assert _ran(log) == {"train@fcn32s"} and "> torchrun --standalone --nproc_per_node=2 stages/train.py fcn32s" in log
+    import torch
+
+    record = torch.load(work / "models" / "fcn32s" / "model.pt", weights_only=False)
+    assert record["trained_on"]["processes"] == 2
