@@ -29,6 +29,13 @@ def place(t: torch.nn.Module | torch.Tensor, device: torch.device | str, channel
     return t.to(device, memory_format=torch.channels_last, non_blocking=True)
 
 
+def synchronize(device: torch.device | str) -> None:
+    """Wait for the device's queued work (CUDA runs asynchronously); a no-op on the CPU. Timers need it."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def cpu_model() -> str:
     """The CPU's marketing name from /proc/cpuinfo (Linux), else platform.processor()."""
     cpuinfo = Path("/proc/cpuinfo")

@@ -24,6 +24,8 @@ from typing import Iterator
 import torch
 from torch import nn
 
+from segcore.device import synchronize
+
 # Backward costs about twice the forward: one pass for the input gradients, one for the weight
 # gradients, each as many MACs as the forward. We keep 3 x forward for every layer, although the
 # first conv needs no input gradient and frozen layers (the fixed bilinear upscore) no weight
@@ -135,11 +137,6 @@ def peak_flops(device: torch.device | str, dtype: torch.dtype | str) -> float | 
     return None
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def measured_matmul_flops(device: torch.device | str, dtype: torch.dtype | str, n: int | None = None,
                           repeats: int = 5) -> float:
     """Best achieved FLOP/s of an (n, n) @ (n, n) matmul in `dtype`, over `repeats` timed runs.
@@ -164,10 +161,10 @@ def measured_matmul_flops(device: torch.device | str, dtype: torch.dtype | str, 
         a @ b  # warm-up: kernel selection, clocks
         best = math.inf
         for _ in range(repeats):
-            _sync(device)
+            synchronize(device)
             start = time.perf_counter()
             a @ b
-            _sync(device)
+            synchronize(device)
             best = min(best, time.perf_counter() - start)
     finally:
         torch.backends.cuda.matmul.allow_tf32 = allow_tf32

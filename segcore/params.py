@@ -224,7 +224,7 @@ class RuntimeParams:
     launch: str = field(doc="python, or torchrun --nproc_per_node=N [flags]: how FCN train stages start")
 
 
-LAUNCH = re.compile(r"python|torchrun(?: --\S+)*? --nproc[_-]per[_-]node[= ](?P<n>[1-9]\d*)(?: --\S+)*")
+LAUNCH = re.compile(r"python|torchrun(?: --\S+)*? --nproc[_-]per[_-]node[= ][1-9]\d*(?: --\S+)*")
 DEVICE = re.compile(r"auto|cpu|cuda(?::\d+)?")
 
 

@@ -16,7 +16,7 @@ from typing import Literal, Mapping
 import numpy as np
 import torch
 
-from segcore.device import describe, pick_device, place
+from segcore.device import environment, pick_device, place
 
 Precision = Literal["fp32", "bf16", "fp16"]
 
@@ -58,8 +58,8 @@ class Runtime:
 
     def record(self) -> dict[str, object]:
         """The facts a model file and its metrics carry about the run that trained it."""
-        return {"device": describe(self.device), "precision": self.precision, "processes": self.world,
-                "channels_last": self.channels_last, "torch": torch.__version__}
+        return {**environment(self.device), "precision": self.precision, "processes": self.world,
+                "channels_last": self.channels_last}
 
     # --- collective operations: identities when there is one process ---
 

@@ -13,12 +13,8 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from segcore.device import environment
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+from segcore.device import environment, synchronize
+from segcore.models.registry import input_channels
 
 
 @torch.inference_mode()
@@ -35,17 +31,16 @@ def time_forward(model: nn.Module, size: int, trials: int, warmup: int,
     device = torch.device(device)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(device=device, memory_format=memory_format).eval()
-    in_channels = next(m for m in model.modules() if isinstance(m, nn.Conv2d)).in_channels
-    x = torch.randn(1, in_channels, size, size, device=device).to(memory_format=memory_format)
+    x = torch.randn(1, input_channels(model), size, size, device=device).to(memory_format=memory_format)
     with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
         for _ in range(warmup):
             model(x)
         times = []
         for _ in range(trials):
-            _sync(device)
+            synchronize(device)
             start = time.perf_counter()
             model(x)
-            _sync(device)
+            synchronize(device)
             times.append(1000 * (time.perf_counter() - start))
     dtype = f"{autocast} autocast".removeprefix("torch.") if autocast is not None else "float32"
     return {"mean_ms": statistics.fmean(times), "std_ms": statistics.pstdev(times), "trials": trials,

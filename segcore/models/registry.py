@@ -145,6 +145,11 @@ def build_model(name: str, **kwargs: object) -> nn.Module:
     return builder(**kwargs)
 
 
+def input_channels(model: nn.Module) -> int:
+    """Channels a net reads: those of its first conv (3 for RGB nets, 4 for RGBD, 6 for RGB-HHA, 1 for ISBI)."""
+    return next(m for m in model.modules() if isinstance(m, nn.Conv2d)).in_channels
+
+
 def freeze_all_but(model: nn.Module, names: tuple[str, ...]) -> list[str]:
     """Freeze every parameter outside the modules `names`; return the names still trainable.
 

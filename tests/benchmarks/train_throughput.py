@@ -26,9 +26,9 @@ from pathlib import Path
 
 import torch
 
-from segcore.device import describe, environment, pick_device
+from segcore.device import describe, environment, pick_device, synchronize
 from segcore.flops import forward_flops, measured_matmul_flops, peak_flops, training_flops
-from segcore.models.registry import build_model
+from segcore.models.registry import build_model, input_channels
 from segcore.runtime import Runtime, mixed_precision
 from segcore.train import TrainSpec, _train_step, make_optimizer
 
@@ -71,16 +71,6 @@ def ceiling_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
-def in_channels(model: torch.nn.Module) -> int:
-    """Input channels of a net: those of its first conv (3 for RGB nets, 6 for RGB-HHA)."""
-    return next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d)).in_channels
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def time_training(args: argparse.Namespace, device: torch.device, precision: str) -> dict:
     """Seconds of each timed optimizer step of a fresh net trained in `precision`, and peak CUDA memory.
 
@@ -94,7 +84,7 @@ def time_training(args: argparse.Namespace, device: torch.device, precision: str
     spec = TrainSpec(lr=1e-4, momentum=0.9, weight_decay=5e-4, bias_lr_mult=2.0, batch_size=args.images_per_step,
                      iterations=args.warmup + args.steps, normalise_loss=True, val_every=1, checkpoint_every=1, seed=0)
     optimizer, scaler = make_optimizer(model, spec), runtime.grad_scaler()
-    image = torch.randn(in_channels(model), args.size, args.size)  # (C_in, S, S), on the host like loaded data
+    image = torch.randn(input_channels(model), args.size, args.size)  # (C_in, S, S), on the host like loaded data
     label = torch.randint(0, args.classes, (args.size, args.size))  # (S, S)
     items = [(image, label, "bench")] * args.images_per_step
 
@@ -108,10 +98,10 @@ def time_training(args: argparse.Namespace, device: torch.device, precision: str
         step(i)
     times = []
     for i in range(args.warmup, args.warmup + args.steps):
-        _sync(device)
+        synchronize(device)
         start = time.perf_counter()
         step(i)
-        _sync(device)
+        synchronize(device)
         times.append(time.perf_counter() - start)
     memory = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
     return {"step_s": times, "peak_memory_gib": memory}
@@ -158,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     device = pick_device(args.device)
     with torch.device("meta"):  # FLOPs from shapes alone
         meta = build_model(args.model, n_classes=args.classes, width=args.width)
-    forward = forward_flops(meta, (1, in_channels(meta), args.size, args.size))
+    forward = forward_flops(meta, (1, input_channels(meta), args.size, args.size))
     per_image = training_flops(forward)
     print(f"device: {describe(device)}")
     print(f"{args.model} width {args.width}, {args.classes} classes, {args.size}x{args.size}, "
