@@ -5,13 +5,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from segcore import cli
-from segcore.pipeline import make_backbone
+from segcore.pipeline import cli
+from segcore.pipeline.stages import make_backbone
 
 
 def main(argv=None) -> None:
     p = cli.parser(__doc__)
-    p.add_argument("arch", help="vgg16, alexnet or googlenet (segcore.backbone.ARCHS)")
+    p.add_argument("arch", help="vgg16, alexnet or googlenet (segcore.models.backbone.ARCHS)")
     p.add_argument("--out", type=Path, required=True, help="backbone record (.pt)")
     args = p.parse_args(argv)
     summary = make_backbone(cli.params_from(args), args.arch, args.out, progress=not args.no_progress)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from segcore import cli
-from segcore.pipeline import download_voc
-from segcore.pipeline_nyud import download_nyud
-from segcore.pipeline_siftflow import download_siftflow
-from segcore.pipeline_unet import download_isbi
+from segcore.pipeline import cli
+from segcore.pipeline.stages import download_voc
+from segcore.pipeline.nyud import download_nyud
+from segcore.pipeline.siftflow import download_siftflow
+from segcore.pipeline.unet import download_isbi
 
 DATASETS = {"voc": download_voc, "nyud": download_nyud, "siftflow": download_siftflow, "isbi": download_isbi}
 

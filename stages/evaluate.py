@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from segcore import cli
-from segcore.pipeline import evaluate_experiment
+from segcore.pipeline import cli
+from segcore.pipeline.stages import evaluate_experiment
 
 
 def main(argv=None) -> None:

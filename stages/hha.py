@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from segcore import cli
-from segcore.pipeline_nyud import encode_hha
+from segcore.pipeline import cli
+from segcore.pipeline.nyud import encode_hha
 
 
 def main(argv=None) -> None:

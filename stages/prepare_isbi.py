@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from segcore import cli
-from segcore.pipeline_unet import prepare_isbi
+from segcore.pipeline import cli
+from segcore.pipeline.unet import prepare_isbi
 
 
 def main(argv=None) -> None:

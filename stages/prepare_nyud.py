@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from segcore import cli
-from segcore.pipeline_nyud import prepare_nyud
+from segcore.pipeline import cli
+from segcore.pipeline.nyud import prepare_nyud
 
 
 def main(argv=None) -> None:

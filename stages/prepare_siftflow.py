@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from segcore import cli
-from segcore.pipeline_siftflow import prepare_siftflow
+from segcore.pipeline import cli
+from segcore.pipeline.siftflow import prepare_siftflow
 
 
 def main(argv=None) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from segcore import cli
-from segcore.tables import build_reports
+from segcore.pipeline import cli
+from segcore.report.tables import build_reports
 
 
 def main(argv=None) -> None:

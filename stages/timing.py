@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from segcore import cli
-from segcore.pipeline import time_paper_nets
+from segcore.pipeline import cli
+from segcore.pipeline.stages import time_paper_nets
 
 
 def main(argv=None) -> None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from segcore import cli
-from segcore.pipeline import train_experiment
-from segcore.runtime import finish
+from segcore.pipeline import cli
+from segcore.pipeline.stages import train_experiment
+from segcore.train.runtime import finish
 
 
 def main(argv=None) -> None:
     p = cli.parser(__doc__)
-    p.add_argument("experiment", help="a key of segcore.experiments.EXPERIMENTS")
+    p.add_argument("experiment", help="a key of segcore.train.experiments.EXPERIMENTS")
     p.add_argument("--data", type=Path, required=True, help="data set root (download stage output)")
     p.add_argument("--backbone", type=Path, default=None,
                    help="backbone record (preprocessing, trunk); none for a net trained from scratch (U-Net)")

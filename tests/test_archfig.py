@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segcore import archfig
+from segcore.report import archfig
 from segcore.models.fcn import compose
 from segcore.models.registry import build_model, freeze_all_but
 

@@ -7,10 +7,10 @@ import dataclasses
 import pytest
 import torch
 
-from segcore import backbone
+from segcore.models import backbone
 from segcore.models.registry import BACKBONE, build_model
-from segcore.params import PerArch, load_params
-from segcore.surgery import transplant
+from segcore.config.params import PerArch, load_params
+from segcore.models.surgery import transplant
 
 torchvision = pytest.importorskip("torchvision")
 

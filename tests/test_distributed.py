@@ -2,7 +2,7 @@
 
 The train stage runs as users run it: `python stages/train.py ...` against `torchrun
 --nproc_per_node=2 stages/train.py ...`, then the evaluate stage scores both models. The same
-minibatches are drawn and the same dropout masks used either way (segcore.batches); what may
+minibatches are drawn and the same dropout masks used either way (segcore.train.batches); what may
 differ is only the order of float additions: each rank sums its own images' gradients before
 DistributedDataParallel adds the two sums. Stated tolerance: weights within 1e-5 (absolute; every
 layer moves by more than 1e-4 in the run) and every metric within 0.01 points; measured, the
@@ -25,10 +25,10 @@ import pytest
 import torch
 import yaml
 
-from segcore import pipeline
-from segcore.config import load_yaml
+from segcore.pipeline import stages as pipeline
+from segcore.config.schema import load_yaml
 from segcore.data.twin_voc import write_voc_twin
-from segcore.params import load_params
+from segcore.config.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]

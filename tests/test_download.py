@@ -1,4 +1,4 @@
-"""segcore.download against a local HTTP server on 127.0.0.1 serving tiny archives."""
+"""segcore.data.download against a local HTTP server on 127.0.0.1 serving tiny archives."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from segcore.download import (
+from segcore.data.download import (
     CATALOG,
     Archive,
     DownloadError,

@@ -17,9 +17,9 @@ import pytest
 
 from segcore.data import voc
 from segcore.data.twin_voc import write_voc_twin
-from segcore.download import CATALOG, DownloadError
-from segcore.params import load_params
-from segcore.pipeline import download_voc
+from segcore.data.download import CATALOG, DownloadError
+from segcore.config.params import load_params
+from segcore.pipeline.stages import download_voc
 
 ROOT = Path(__file__).resolve().parents[1]
 TOPS = {"voc2012": "VOCdevkit", "voc2011": "TrainVal", "sbd": "benchmark_RELEASE"}

@@ -1,4 +1,4 @@
-"""FLOP counting (segcore.flops): hand-computed tiny net, full-size FCN-32s against a per-layer
+"""FLOP counting (segcore.report.flops): hand-computed tiny net, full-size FCN-32s against a per-layer
 formula written here independently, and the peak / ceiling helpers."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from segcore.flops import (
+from segcore.report.flops import (
     forward_flops,
     forward_flops_by_layer,
     measured_matmul_flops,

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from segcore import hha as H
+from segcore.data import hha as H
 
 GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "nyud-hha"
 CAMERA = H.Camera(fx=200.0, fy=200.0, cx=80.5, cy=60.5)  # a 120 x 160 frame

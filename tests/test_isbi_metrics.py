@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from segcore.isbi_metrics import (cells, neighbour_codes, rand_pair_counts, score_stack,
+from segcore.eval.isbi_scores import (cells, neighbour_codes, rand_pair_counts, score_stack,
                                   simple_point_table, split_merge_pixels, warp_ground_truth,
                                   warp_mask)
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from segcore.metrics import confusion, per_class_iu, scores
+from segcore.eval.metrics import confusion, per_class_iu, scores
 
 
 def test_confusion_drops_void_and_counts_true_by_predicted():

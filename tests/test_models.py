@@ -21,7 +21,7 @@ from segcore.models.vgg import (
     load_torchvision_vgg16,
     vgg16_channels,
 )
-from segcore.surgery import convolutionalise, transplant
+from segcore.models.surgery import convolutionalise, transplant
 
 TINY = 0.0625  # 4..32 conv channels, fc 256: same spatial sizes as the full net
 

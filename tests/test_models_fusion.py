@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from segcore.models.registry import PARENT, build_model
-from segcore.surgery import convolutionalise, transplant, transplant_streams, widen_input
+from segcore.models.surgery import convolutionalise, transplant, transplant_streams, widen_input
 from segcore.models.vgg import VGG16Classifier
 
 TINY = 1 / 16

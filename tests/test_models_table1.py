@@ -22,7 +22,7 @@ from segcore.models.alexnet import (
 from segcore.models.fcn import bilinear_kernel
 from segcore.models.googlenet import FCNGoogLeNet, GoogLeNetClassifier, load_torchvision_googlenet
 from segcore.models.registry import MODELS, build_model, parameter_count
-from segcore.surgery import convolutionalise, transplant
+from segcore.models.surgery import convolutionalise, transplant
 
 torchvision = pytest.importorskip("torchvision")
 

@@ -16,12 +16,12 @@ import pytest
 import torch
 from PIL import Image
 
-from segcore import hha_stage
+from segcore.data import hha_encode as hha_stage
 from segcore.data import nyud
 from segcore.data.twin_nyud import write_nyud_twin
-from segcore.download import CATALOG, DownloadError
-from segcore.params import load_params
-from segcore.pipeline_nyud import NYUD_FILES, download_nyud, prepare_nyud
+from segcore.data.download import CATALOG, DownloadError
+from segcore.config.params import load_params
+from segcore.pipeline.nyud import NYUD_FILES, download_nyud, prepare_nyud
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -175,7 +175,7 @@ def test_download_records_the_unpublished_checksum_and_enforces_it(served, twin,
 @pytest.mark.parametrize("modality, channels", [("rgb", 3), ("rgbd", 4), ("hha", 3), ("rgbhha", 6)])
 def test_dataset_gives_each_modality_its_channels(prepared, tmp_path, modality, channels):
     from segcore.data.nyud_dataset import NyudDataset, hha_mean, hha_preprocess
-    from segcore.preprocess import TORCHVISION_IMAGENET
+    from segcore.data.preprocess import TORCHVISION_IMAGENET
 
     hha_stage.encode_all(prepared, tmp_path, workers=1)
     mean = hha_mean(tmp_path, nyud.split_names(prepared, "train"))

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from segcore.config import ConfigError, load_yaml
-from segcore.params import load_params
+from segcore.config.schema import ConfigError, load_yaml
+from segcore.config.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,7 +82,7 @@ def _backbone_stage():
     (lambda d: None, "resnet50", "error: unknown backbone 'resnet50'; allowed: vgg16, alexnet, googlenet"),
 ])
 def test_bad_input_stops_a_stage_with_one_line_and_exit_2(tmp_path, capsys, edit, arch, message):
-    from segcore import cli
+    from segcore.pipeline import cli
 
     path = _write(tmp_path, edit)
     out = tmp_path / "bb.pt"
@@ -95,8 +95,8 @@ def test_table1_learning_rates_follow_lr():
     # Paper profile: Sec. 4.3's fixed rates 1e-3, 1e-4, 5e-5 for AlexNet, VGG16, GoogLeNet at lr 1e-4 ...
     params = load_params(ROOT / "params.yaml")
     paper = dataclasses.replace(params, profile="paper")
-    from segcore.experiments import EXPERIMENTS
-    from segcore.pipeline import train_spec
+    from segcore.train.experiments import EXPERIMENTS
+    from segcore.pipeline.stages import train_spec
 
     rates = {n: train_spec(paper, EXPERIMENTS[n]).lr for n in ("t1-alexnet", "t1-vgg16", "t1-googlenet")}
     assert rates == pytest.approx({"t1-alexnet": 1e-3, "t1-vgg16": 1e-4, "t1-googlenet": 5e-5})
@@ -111,8 +111,8 @@ def test_table1_learning_rates_follow_lr():
 
 
 def test_table4_schedules_and_rates():
-    from segcore.experiments import EXPERIMENTS
-    from segcore.pipeline import train_spec
+    from segcore.train.experiments import EXPERIMENTS
+    from segcore.pipeline.stages import train_spec
 
     params = load_params(ROOT / "params.yaml")
     r = params.recipe

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from segcore.config import load_yaml
+from segcore.config.schema import load_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 DVC = str(Path(sys.executable).with_name("dvc"))

@@ -2,7 +2,8 @@
 
 from pathlib import Path
 
-from segcore import paper, report
+from segcore.report import paper
+from segcore.report import render as report
 
 
 def _page(smoke=True, extra=()):
@@ -59,8 +60,8 @@ def test_table1_units_counts_millions_and_milliseconds():
 
 
 def test_table1_page_measures_the_full_size_nets(tmp_path):
-    from segcore.params import load_params
-    from segcore.table1 import TABLE1_EXPERIMENTS, build_table1
+    from segcore.config.params import load_params
+    from segcore.report.table1 import TABLE1_EXPERIMENTS, build_table1
 
     params = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
     metrics = {n: {"voc2011_val": {"mean_iu": 20.0 + i, "images": 48}} for i, n in enumerate(TABLE1_EXPERIMENTS)}
@@ -84,7 +85,7 @@ def test_table1_page_measures_the_full_size_nets(tmp_path):
 def test_code_version_ignores_pipeline_outputs_but_not_code(tmp_path):
     import subprocess
 
-    from segcore.tables import code_version
+    from segcore.report.tables import code_version
 
     def git(*args):
         subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True,
@@ -104,7 +105,7 @@ def test_code_version_ignores_pipeline_outputs_but_not_code(tmp_path):
 
 
 def test_fraction_units_print_plain_decimals():
-    from segcore.report import _diff, _fmt
+    from segcore.report.render import _diff, _fmt
 
     assert [_fmt(v, "frac") for v in (0.000005, 0.0382, 0.0069580078)] == ["0.000005", "0.0382", "0.006958"]
     assert _diff(0.345, 0.0382, "frac") == "+0.3068" and _diff(0.0001, 0.0003, "frac") == "-0.0002"

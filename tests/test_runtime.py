@@ -7,11 +7,11 @@ import pytest
 import torch
 import yaml
 
-from segcore.batches import StepBatches, step_draw, step_loader
-from segcore.config import ConfigError, load_yaml
-from segcore.params import load_params
-from segcore.runtime import Runtime, Shard, resolve
-from segcore.tables import training_description
+from segcore.train.batches import StepBatches, step_draw, step_loader
+from segcore.config.schema import ConfigError, load_yaml
+from segcore.config.params import load_params
+from segcore.train.runtime import Runtime, Shard, resolve
+from segcore.report.tables import training_description
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,7 +68,7 @@ def test_rank_shares_split_every_minibatch_and_the_validation_set_exactly():
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_mixed_precision_trains_fp32_weights(tmp_path, precision):
     from tests.test_train import Toy, _model, _spec
-    from segcore.train import train
+    from segcore.train.loop import train
 
     model = _model()
     before = model.score_fr.weight.detach().clone()
@@ -91,7 +91,7 @@ def test_table_header_names_how_a_model_was_trained():
 def test_loader_workers_train_the_same_weights_as_the_main_process(tmp_path):
     """Each step's images are a function of (seed, step): workers loading ahead change nothing."""
     from tests.test_train import Toy, _model, _spec
-    from segcore.train import train
+    from segcore.train.loop import train
 
     weights = []
     for workers in (0, 2):

@@ -11,14 +11,17 @@ import numpy as np
 import pytest
 import torch
 
-from segcore import datasets, heads, pipeline, pipeline_siftflow
+from segcore.data import specs as datasets
+from segcore.models import heads
+from segcore.pipeline import stages as pipeline
+from segcore.pipeline import siftflow as pipeline_siftflow
 from segcore.data import siftflow
 from segcore.data.twin_siftflow import write_siftflow_twin
-from segcore.download import Archive, DownloadError
-from segcore.metrics import scores
+from segcore.data.download import Archive, DownloadError
+from segcore.eval.metrics import scores
 from segcore.models.registry import build_model
-from segcore.params import PerArch, load_params
-from segcore.train import heads_loss
+from segcore.config.params import PerArch, load_params
+from segcore.train.loop import heads_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -152,7 +155,7 @@ def test_staged_16s_starts_from_the_two_headed_32s():
         for name in ("score_fr_sem", "score_fr_geo"):
             getattr(parent, name).weight.normal_()
     child = build_model("fcn16s", n_classes=n, width=0.0625).eval()
-    from segcore.surgery import transplant
+    from segcore.models.surgery import transplant
     transplant(parent.state_dict(), child)
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from segcore import pipeline, pipeline_nyud
-from segcore.params import PerArch, load_params
+from segcore.pipeline import stages as pipeline
+from segcore.pipeline import nyud as pipeline_nyud
+from segcore.config.params import PerArch, load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from segcore import pipeline
+from segcore.pipeline import stages as pipeline
 from segcore.data.twin_voc import write_voc_twin
-from segcore.params import PerArch, load_params
+from segcore.config.params import PerArch, load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from segcore.models.registry import build_model
-from segcore.timing import time_forward, time_models, time_variants
+from segcore.report.timing import time_forward, time_models, time_variants
 
 
 def test_time_forward_reports_mean_spread_and_device():

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from segcore.models.registry import build_model
-from segcore.runtime import Runtime
-from segcore.train import TrainingError, TrainSpec, make_optimizer, pixel_loss, train
+from segcore.train.runtime import Runtime
+from segcore.train.loop import TrainingError, TrainSpec, make_optimizer, pixel_loss, train
 
 
 CPU = Runtime(torch.device("cpu"))
@@ -124,7 +124,7 @@ def test_loss_ignores_void_and_normalises_by_valid_pixels():
 
 
 def test_same_size_images_share_a_pass_and_give_the_same_gradient():
-    from segcore.train import _train_step, same_size_groups
+    from segcore.train.loop import _train_step, same_size_groups
 
     data = Toy(n=6)  # widths 24, 25, 26, 24, 25, 26
     groups = same_size_groups([data[i] for i in (0, 3, 1, 0, 0)], limit=2)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from segcore.augment import augment, elastic_field, sampling_grid
+from segcore.data.augment import augment, elastic_field, sampling_grid
 
 
 def sample(seed: int = 0):

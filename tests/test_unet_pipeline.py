@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from segcore import pipeline, pipeline_unet
+from segcore.pipeline import stages as pipeline
+from segcore.pipeline import unet as pipeline_unet
 from segcore.data import isbi
 from segcore.data.isbi_dataset import IsbiDataset
-from segcore.params import load_params
-from segcore.train import pixel_loss
+from segcore.config.params import load_params
+from segcore.train.loop import pixel_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("one_thread")

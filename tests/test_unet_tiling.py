@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from segcore.models.unet import SameSizeUNet
-from segcore.tiling import check_tile, predict_tiled, tile_origins
+from segcore.eval.tiling import check_tile, predict_tiled, tile_origins
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

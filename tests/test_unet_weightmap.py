@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from segcore.weightmap import (W0, cell_instances, class_weights, nearest_two_distances,
+from segcore.data.weightmap import (W0, cell_instances, class_weights, nearest_two_distances,
                                separate_touching, weight_map)
 
 

@@ -1,7 +1,7 @@
 """ISBI 2012 training and evaluation samples for U-Net (Ronneberger et al., Sec. 3).
 
-Training items carry the paper's weight map (segcore.weightmap) and are augmented on the fly
-(segcore.augment: elastic deformation on a 3x3 grid, shift, rotation, grey values). The training
+Training items carry the paper's weight map (segcore.data.weightmap) and are augmented on the fly
+(segcore.data.augment: elastic deformation on a 3x3 grid, shift, rotation, grey values). The training
 loop draws item indices from its own seeded generator; an index names a slice *and* an
 augmentation draw (index = draw * slices + slice), so the samples a run sees are fixed by the
 seed, and a resumed run continues with exactly the samples the killed one would have seen.
@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from segcore.augment import augment
+from segcore.data.augment import augment
 from segcore.data.isbi import CELL
-from segcore.preprocess import Preprocess
-from segcore.weightmap import weight_map
+from segcore.data.preprocess import Preprocess
+from segcore.data.weightmap import weight_map
 
 # Grey EM slices: [0, 1], centred and scaled (EM intensities sit around 0.5 with a spread of ~0.2).
 GREY = Preprocess("RGB", 1 / 255, (0.5,), (0.2,))

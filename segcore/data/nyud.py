@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from segcore.data.voc import DataError
-from segcore.hha import NYU_CAMERA, Camera
+from segcore.data.hha import NYU_CAMERA, Camera
 
 CLASSES: tuple[str, ...] = (
     "wall", "floor", "cabinet", "bed", "chair", "sofa", "table", "door", "window", "bookshelf",

@@ -17,7 +17,7 @@ import torch
 
 from segcore.data import nyud
 from segcore.data.voc import DataError
-from segcore.preprocess import Preprocess
+from segcore.data.preprocess import Preprocess
 
 MODALITIES = {"rgb": 3, "rgbd": 4, "hha": 3, "rgbhha": 6}  # modality -> input channels
 LOG_DEPTH_MEAN = 7.844  # mean of log(depth in mm) over NYUD (FCN reference net)

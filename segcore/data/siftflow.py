@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from segcore import atomic
+from segcore.core import atomic
 from segcore.data import nyud
 from segcore.data.voc import DataError, read_image
 
@@ -160,7 +160,7 @@ class SiftFlowDataset(torch.utils.data.Dataset):
     """One split of a prepared folder: (image float32 (3, H, W), labels int64 (2, H, W), name).
 
     The two label planes are the semantic (0..32) and geometric (0..2) maps, void 255; the
-    two-headed net predicts one per head (segcore.heads).
+    two-headed net predicts one per head (segcore.models.heads).
     """
 
     def __init__(self, prepared: Path | str, split: str, transform) -> None:

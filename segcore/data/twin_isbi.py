@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
-from segcore.atomic import build_dir
+from segcore.core.atomic import build_dir
 from segcore.data.isbi import CELL, MEMBRANE, TEST_VOLUME, TRAIN_LABELS, TRAIN_VOLUME, write_tiff_stack
 
 CELL_PITCH = 22.0  # px between neighbouring cell centres (real ISBI cells: a few tens of px)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from segcore import atomic
+from segcore.core import atomic
 from segcore.data.siftflow import CLASSES, FOLDER, TEST_LIST, image_path, label_path
 from segcore.data.twin_voc import encode_mat
 

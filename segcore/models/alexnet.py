@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segcore.models.common import SingleUpsamplingFCN, channel_scaler, load_mapped
+from segcore.models.layers import SingleUpsamplingFCN, channel_scaler, load_mapped
 from segcore.models.vgg import init_vgg_weights
 
 # (name, output channels at width 1, kernel, stride, padding) for conv1 ... conv5.

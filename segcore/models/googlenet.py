@@ -21,7 +21,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from segcore.models.common import SingleUpsamplingFCN, channel_scaler, load_mapped
+from segcore.models.layers import SingleUpsamplingFCN, channel_scaler, load_mapped
 from segcore.models.fcn import compose
 
 TORCHVISION_GOOGLENET_NORMALISATION = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}

@@ -114,7 +114,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "unet": unet,
 }
 
-# The ImageNet classifier whose convolutionalised trunk each model starts from (segcore.backbone.ARCHS);
+# The ImageNet classifier whose convolutionalised trunk each model starts from (segcore.models.backbone.ARCHS);
 # models not listed (U-Net) train from scratch, as in their paper.
 BACKBONE: dict[str, str] = {
     "fcn32s": "vgg16",

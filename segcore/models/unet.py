@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from segcore.models.common import channel_scaler
+from segcore.models.layers import channel_scaler
 
 BASE_CHANNELS = (64, 128, 256, 512, 1024)  # levels 1 .. 5
 LEVELS = len(BASE_CHANNELS)
@@ -204,7 +204,7 @@ class SameSizeUNet(nn.Module):
 
     The image is mirror-padded by `MARGIN` px on the top/left and by enough on the bottom/right to
     reach a valid size, run once, and the output cropped to H x W: the one-pass form of the
-    paper's overlap-tile strategy (`segcore.tiling.predict_tiled` gives the same result tile by
+    paper's overlap-tile strategy (`segcore.eval.tiling.predict_tiled` gives the same result tile by
     tile). State dict keys are the inner net's under `unet.`.
     """
 

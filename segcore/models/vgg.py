@@ -1,6 +1,6 @@
 """VGG16 ImageNet classifier with the paper's layer names (conv1_1 ... conv5_3, fc6, fc7, fc8).
 
-This is the network that FCN "convolutionalises" (see `segcore.surgery`). It mirrors torchvision's
+This is the network that FCN "convolutionalises" (see `segcore.models.surgery`). It mirrors torchvision's
 `vgg16` layer for layer, so torchvision's ImageNet weights load through `load_torchvision_vgg16`,
 but it names its layers like the paper's Caffe code so surgery can copy weights by name.
 """
@@ -144,7 +144,7 @@ def load_torchvision_vgg16(
 
     Rejects state dicts with missing or extra keys (vgg16_bn, vgg19, ...) by naming the first one.
     """
-    from segcore.models.common import load_mapped  # local: common imports fcn, which imports vgg
+    from segcore.models.layers import load_mapped  # local: common imports fcn, which imports vgg
 
     if "classifier.6.weight" not in state_dict:
         raise ValueError("not a torchvision vgg16 state dict: no classifier.6.weight (fc8)")

@@ -9,7 +9,7 @@ import time
 
 import torch
 
-from segcore.device import describe, pick_device
+from segcore.core.device import describe, pick_device
 from segcore.models.registry import build_model
 
 CASES = (  # (model, classes, width, input channels, H, W): the smoke pipeline's nets and inputs

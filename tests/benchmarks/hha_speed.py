@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from segcore.device import cpu_model
-from segcore.hha import NYU_CAMERA, hha
+from segcore.core.device import cpu_model
+from segcore.data.hha import NYU_CAMERA, hha
 
 GOLDEN = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "nyud-hha"
 

@@ -12,7 +12,7 @@ precision: bf16 autocast where supported, else fp16 autocast with a GradScaler. 
 CPU without AMX / avx512_bf16 is much slower than fp32.
 
 Printed per variant: images/s, ms per image, achieved training FLOP/s (3 x the forward FLOPs from
-segcore.flops), that as a fraction of the nominal peak (known GPUs only) and of a measured large
+segcore.report.flops), that as a fraction of the nominal peak (known GPUs only) and of a measured large
 matmul in the same precision, and the peak CUDA memory.
 """
 
@@ -26,11 +26,11 @@ from pathlib import Path
 
 import torch
 
-from segcore.device import describe, environment, pick_device, synchronize
-from segcore.flops import forward_flops, measured_matmul_flops, peak_flops, training_flops
+from segcore.core.device import describe, environment, pick_device, synchronize
+from segcore.report.flops import forward_flops, measured_matmul_flops, peak_flops, training_flops
 from segcore.models.registry import build_model, input_channels
-from segcore.runtime import Runtime, mixed_precision
-from segcore.train import TrainSpec, _train_step, make_optimizer
+from segcore.train.runtime import Runtime, mixed_precision
+from segcore.train.loop import TrainSpec, _train_step, make_optimizer
 
 VARIANTS = ("fp32", "mixed", "bf16", "fp16")
 
@@ -74,7 +74,7 @@ def ceiling_precision(precision: str, device: torch.device) -> str:
 def time_training(args: argparse.Namespace, device: torch.device, precision: str) -> dict:
     """Seconds of each timed optimizer step of a fresh net trained in `precision`, and peak CUDA memory.
 
-    The step is the pipeline's own (segcore.train._train_step with a segcore.runtime.Runtime), so
+    The step is the pipeline's own (segcore.train.loop._train_step with a segcore.train.runtime.Runtime), so
     the figures include what training does around the convolutions: per-pass transfer of the
     image, dropout seeding, loss scaling.
     """

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from segcore import figures, paper, report
-from segcore.experiments import EXPERIMENTS
+from segcore.report import figures
+from segcore.report import paper
+from segcore.report import render as report
+from segcore.train.experiments import EXPERIMENTS
 
 UNET_EXPERIMENTS = ("unet-isbi", "unet-isbi-noborder")
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from segcore.runtime import Runtime
+from segcore.train.runtime import Runtime
 
 
 def step_draw(seed: int, step: int, n: int, batch_size: int) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Which data set an experiment reads and how its inputs are built: VOC (+ SBD), NYUD or SIFT Flow.
 
-One place maps an experiment (segcore.experiments) to its class count (or heads), class names,
+One place maps an experiment (segcore.train.experiments) to its class count (or heads), class names,
 input channels and the torch Dataset of a split, so training and evaluation never branch on the
 data set themselves.
 """
@@ -12,9 +12,9 @@ from pathlib import Path
 
 from segcore.data import nyud, siftflow, voc
 from segcore.data.nyud_dataset import MODALITIES, NyudDataset, hha_mean, hha_preprocess
-from segcore.preprocess import Preprocess
+from segcore.data.preprocess import Preprocess
 
-# The class names of every head of a data set's net, in output order (segcore.heads).
+# The class names of every head of a data set's net, in output order (segcore.models.heads).
 HEADS: dict[str, dict[str, tuple[str, ...]]] = {
     "voc": {"": tuple(voc.CLASSES)},
     "nyud": {"": nyud.CLASSES},
@@ -60,7 +60,7 @@ def in_channels(exp) -> int:
 def scratch_preprocess(exp) -> Preprocess:
     """Input normalisation of a net trained from scratch (no backbone record to take it from)."""
     from segcore.data.isbi_dataset import GREY
-    from segcore.preprocess import TORCHVISION_IMAGENET
+    from segcore.data.preprocess import TORCHVISION_IMAGENET
 
     return GREY if exp.dataset == "isbi" else TORCHVISION_IMAGENET
 
@@ -82,7 +82,7 @@ def split_dataset(exp, split: str, data_root: Path, hha_root: Path | None, input
         return siftflow.SiftFlowDataset(data_root, split, inputs.rgb)
     if exp.dataset == "isbi":
         from segcore.data.isbi_dataset import IsbiDataset
-        from segcore.pipeline_unet import read_prepared
+        from segcore.pipeline.unet import read_prepared
 
         volume, labels, indices = read_prepared(Path(data_root), split)
         return IsbiDataset(volume, labels, indices, inputs.rgb, train=split == exp.train_split,

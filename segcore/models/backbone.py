@@ -4,7 +4,7 @@ One record per classifier architecture of the paper's Table 1 (VGG16, AlexNet, G
 - paper profile: torchvision's ImageNet weights (downloaded into the torch cache, hash-checked);
 - smoke profile: the scaled classifier pretrained on a synthetic classification task (single twin
   objects, 20 classes) as a stand-in for ImageNet.
-Both go through the same surgery (segcore.surgery.convolutionalise), and the record carries the
+Both go through the same surgery (segcore.models.surgery.convolutionalise), and the record carries the
 input preprocessing its weights were trained with, so training never hard-codes it.
 """
 
@@ -20,15 +20,15 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from segcore import atomic
+from segcore.core import atomic
 from segcore.data.twin_voc import render_object_image
 from segcore.models.alexnet import AlexNetClassifier, load_torchvision_alexnet
 from segcore.models.googlenet import (TORCHVISION_GOOGLENET_NORMALISATION, GoogLeNetClassifier,
                                       load_torchvision_googlenet)
 from segcore.models.vgg import VGG16Classifier, load_torchvision_vgg16
-from segcore.params import PretrainSmoke
-from segcore.preprocess import TORCHVISION_IMAGENET, Preprocess, fit_preprocess
-from segcore.surgery import convolutionalise
+from segcore.config.params import PretrainSmoke
+from segcore.data.preprocess import TORCHVISION_IMAGENET, Preprocess, fit_preprocess
+from segcore.models.surgery import convolutionalise
 
 N_OBJECT_CLASSES = 20  # the VOC object classes; background is not a classification target
 

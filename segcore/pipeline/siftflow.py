@@ -1,6 +1,6 @@
 """SIFT Flow stages (Table 5): download or twin, then preparation into the FCN form.
 
-Kept apart from segcore.pipeline so that the VOC stages, which depend on that module, do not
+Kept apart from segcore.pipeline.stages so that the VOC stages, which depend on that module, do not
 rerun when only the SIFT Flow side changes.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from segcore import atomic
+from segcore.core import atomic
 from segcore.data import siftflow
-from segcore.params import Params
+from segcore.config.params import Params
 
 
 def download_siftflow(params: Params, out: Path, archives: Path, progress: bool = True,
@@ -27,7 +27,7 @@ def download_siftflow(params: Params, out: Path, archives: Path, progress: bool 
 
         write_siftflow_twin(out, **asdict(params.twin.siftflow))
         return
-    from segcore.download import CATALOG, RECORDED_CHECKSUMS, ensure
+    from segcore.data.download import CATALOG, RECORDED_CHECKSUMS, ensure
 
     catalog = catalog or CATALOG
     ensure(catalog["siftflow"], Path(archives), out, progress=progress, record_file=record_file or RECORDED_CHECKSUMS)

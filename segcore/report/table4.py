@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from segcore import paper, report
-from segcore.experiments import EXPERIMENTS
+from segcore.report import paper
+from segcore.report import render as report
+from segcore.train.experiments import EXPERIMENTS
 
 TABLE4_EXPERIMENTS = tuple(row.experiment for row in paper.TABLE4.rows if row.experiment)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from segcore.config import ConfigError, build, field, load_yaml
+from segcore.config.schema import ConfigError, build, field, load_yaml
 
 Profile = Literal["smoke", "paper"]
 
@@ -127,7 +127,7 @@ class Net:
 
 @dataclass(frozen=True)
 class PerArch:
-    """One value per backbone architecture (segcore.backbone.ARCHS)."""
+    """One value per backbone architecture (segcore.models.backbone.ARCHS)."""
 
     vgg16: int = field(ge=1)
     alexnet: int = field(ge=1)
@@ -215,7 +215,7 @@ class Timing:
 
 @dataclass(frozen=True)
 class RuntimeParams:
-    """Where and how stages compute (segcore.runtime); the resolved values are recorded with every number."""
+    """Where and how stages compute (segcore.train.runtime); the resolved values are recorded with every number."""
 
     device: str = field(doc="auto (CUDA when present, else CPU), cpu, cuda or cuda:N")
     precision: Literal["fp32", "mixed"] = field(doc="mixed: bf16 autocast where supported, else fp16 + grad scaler")

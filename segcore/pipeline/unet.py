@@ -1,7 +1,7 @@
 """U-Net stages on ISBI 2012: data (twin, TIFFs placed by hand, or the checksummed HDF5 mirror),
 preparation with a held-out split, and the challenge's scores on the held-out slices.
 
-Kept apart from segcore.pipeline so that the VOC stages do not rerun when only the U-Net side
+Kept apart from segcore.pipeline.stages so that the VOC stages do not rerun when only the U-Net side
 changes.
 """
 
@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from segcore import atomic
+from segcore.core import atomic
 from segcore.data import isbi
-from segcore.params import Params
+from segcore.config.params import Params
 
 SPLITS = ("train", "heldout")
 
@@ -39,7 +39,7 @@ def download_isbi(params: Params, out: Path, archives: Path, progress: bool = Tr
     if placed[0].exists() and placed[1].exists():
         atomic.build_dir(out, lambda tmp: [atomic.link_or_copy(p, tmp / p.name) for p in placed if p.exists()])
         return
-    from segcore.download import CATALOG, ensure_file
+    from segcore.data.download import CATALOG, ensure_file
 
     ensure_file((catalog or CATALOG)["isbi_mirror"], archives, out, progress=progress)
 
@@ -84,9 +84,9 @@ def read_prepared(root: Path, split: str) -> tuple[np.ndarray, np.ndarray, list[
 
 def cell_probabilities(model: torch.nn.Module, slices: np.ndarray, pre, tile: int,
                        device: str = "cpu") -> np.ndarray:
-    """(S, H, W) float32 cell probability of grey slices by overlap-tile inference (segcore.tiling)."""
+    """(S, H, W) float32 cell probability of grey slices by overlap-tile inference (segcore.eval.tiling)."""
     from segcore.data.isbi_dataset import normalise
-    from segcore.tiling import predict_tiled
+    from segcore.eval.tiling import predict_tiled
 
     model.eval().to(device)
     out = []
@@ -101,9 +101,9 @@ def cell_probabilities(model: torch.nn.Module, slices: np.ndarray, pre, tile: in
 def evaluate_isbi(model: torch.nn.Module, pre, data_root: Path, tile: int, eval_dir: Path,
                   device: str = "cpu") -> dict:
     """Held-out scores (the challenge's three errors and the confusion metrics), test predictions, figure data."""
-    from segcore.isbi_metrics import score_stack
-    from segcore.metrics import confusion, scores
-    from segcore.weightmap import weight_map
+    from segcore.eval.isbi_scores import score_stack
+    from segcore.eval.metrics import confusion, scores
+    from segcore.data.weightmap import weight_map
 
     volume, labels, held = read_prepared(data_root, "heldout")
     probs = cell_probabilities(model, volume[held], pre, tile, device)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from segcore import paper, report
-from segcore.experiments import EXPERIMENTS
+from segcore.report import paper
+from segcore.report import render as report
+from segcore.train.experiments import EXPERIMENTS
 
 TABLE5_EXPERIMENTS = ("sift-fcn32s", "sift-fcn16s")  # the 32s is the 16s's first stage, reported in a note
 

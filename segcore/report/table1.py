@@ -2,7 +2,7 @@
 
 Mean IU comes from the trained Table 1 experiments (scaled nets in the smoke profile); forward
 times from the timing stage; the architecture figures (parameter layers, parameters, receptive
-field, stride, FLOPs) are measured here on the full-size nets we build (segcore.archfig), so they
+field, stride, FLOPs) are measured here on the full-size nets we build (segcore.report.archfig), so they
 describe the same modules the pipeline trains, never typed-in values.
 """
 
@@ -12,10 +12,11 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from segcore import paper, report
-from segcore.archfig import ArchFigures, figures
+from segcore.report import paper
+from segcore.report import render as report
+from segcore.report.archfig import ArchFigures, figures
 from segcore.data import voc
-from segcore.experiments import EXPERIMENTS
+from segcore.train.experiments import EXPERIMENTS
 from segcore.models.registry import build_model
 
 N_CLASSES = len(voc.CLASSES)

@@ -7,9 +7,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from segcore import atomic
+from segcore.core import atomic
 from segcore.models.registry import build_model
-from segcore.preprocess import Preprocess
+from segcore.data.preprocess import Preprocess
 
 REQUIRED = ("arch", "n_classes", "width", "learn_upsampling", "state_dict", "preprocess")
 

@@ -1,6 +1,6 @@
 """NYU Depth v2 stages (Table 4): download or twin, preparation into the FCN form, HHA encoding.
 
-Kept apart from segcore.pipeline so that the VOC stages, which depend on that module, do not
+Kept apart from segcore.pipeline.stages so that the VOC stages, which depend on that module, do not
 rerun when only the NYUD side changes.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-from segcore import atomic
+from segcore.core import atomic
 from segcore.data import nyud
-from segcore.params import Params
+from segcore.config.params import Params
 
 NYUD_FILES = ("nyud_labeled", "nyud_mapping", "nyud_splits")
 
@@ -20,7 +20,7 @@ def download_nyud(params: Params, out: Path, archives: Path, progress: bool = Tr
                   catalog: dict | None = None, record_file: Path | None = None) -> None:
     """The three published NYUD files under ``out``: the synthetic twin, or verified downloads.
 
-    ``catalog`` replaces segcore.download.CATALOG and ``record_file`` the recorded-checksum file
+    ``catalog`` replaces segcore.data.download.CATALOG and ``record_file`` the recorded-checksum file
     (tests serve twin files from 127.0.0.1).
     """
     out = Path(out)
@@ -29,7 +29,7 @@ def download_nyud(params: Params, out: Path, archives: Path, progress: bool = Tr
 
         write_nyud_twin(out, **asdict(params.twin.nyud))
         return
-    from segcore.download import CATALOG, ensure_file
+    from segcore.data.download import CATALOG, ensure_file
 
     catalog = catalog or CATALOG
     for key in NYUD_FILES:
@@ -44,6 +44,6 @@ def prepare_nyud(params: Params, src: Path, out: Path) -> dict[str, int]:
 
 def encode_hha(prepared: Path, out: Path, workers: int | None = None) -> int:
     """HHA PNG of every prepared frame; returns the number of frames."""
-    from segcore.hha_stage import encode_all
+    from segcore.data.hha_encode import encode_all
 
     return atomic.build_dir(out, lambda tmp: encode_all(prepared, tmp, workers))

@@ -14,7 +14,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from segcore.config import build
+from segcore.config.schema import build
 
 
 @dataclass(frozen=True)

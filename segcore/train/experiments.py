@@ -27,18 +27,18 @@ class Experiment:
     test_split: str | None = None
     only: tuple[str, ...] = ()  # layers to train; () = all
     table: int = 2              # the paper table it belongs to (6: U-Net's ISBI table); 1, 4, 5 and U-Net have own schedules
-    dataset: str = "voc"        # "voc" (VOC + SBD), "nyud" (NYU Depth v2) or "siftflow" (segcore.datasets)
+    dataset: str = "voc"        # "voc" (VOC + SBD), "nyud" (NYU Depth v2) or "siftflow" (segcore.data.specs)
     modality: str = "rgb"       # NYUD input: rgb, rgbd, hha or rgbhha (segcore.data.nyud_dataset)
     border_weights: bool = True  # ISBI U-Net: the separation-border term of the weight map (else w_c only)
 
     @property
     def backbone(self) -> str | None:
-        """The classifier architecture its trunk comes from (a key of segcore.backbone.ARCHS);
+        """The classifier architecture its trunk comes from (a key of segcore.models.backbone.ARCHS);
         None for a net trained from scratch (U-Net)."""
         return BACKBONE.get(self.arch)
 
     def iterations(self, recipe) -> int:
-        """Training steps under ``recipe`` (a segcore.params.TrainScale, or UnetScale for U-Net)."""
+        """Training steps under ``recipe`` (a segcore.config.params.TrainScale, or UnetScale for U-Net)."""
         if self.arch == "unet":
             return recipe.voc_iterations if self.dataset == "voc" else recipe.iterations
         if self.table == 4:  # NYUD: nets from the backbone, and fusion nets from trained NYUD nets

@@ -15,22 +15,24 @@ from pathlib import Path
 
 import torch
 
-from segcore import atomic, datasets, heads
-from segcore import backbone as backbone_mod
+from segcore.core import atomic
+from segcore.data import specs as datasets
+from segcore.models import heads
+from segcore.models import backbone as backbone_mod
 from segcore.data import voc
-from segcore.device import environment, place
-from segcore.evaluate import accumulate_heads, predict, write_submission
-from segcore.download import file_digest
-from segcore.experiments import Experiment, get_experiment
-from segcore.metrics import per_class_iu, scores
-from segcore.modelfile import load_model, read_model_record, save_model
+from segcore.core.device import environment, place
+from segcore.eval.predict import accumulate_heads, predict, write_submission
+from segcore.data.download import file_digest
+from segcore.train.experiments import Experiment, get_experiment
+from segcore.eval.metrics import per_class_iu, scores
+from segcore.models.modelfile import load_model, read_model_record, save_model
 from segcore.models.registry import build_model
-from segcore.params import Params
-from segcore.runtime import Runtime
-from segcore.preprocess import Preprocess
+from segcore.config.params import Params
+from segcore.train.runtime import Runtime
+from segcore.data.preprocess import Preprocess
 from segcore.models.fusion import STREAMS
-from segcore.surgery import transplant, transplant_streams, widen_input
-from segcore.train import TrainSpec, load_checkpoint, spec_fingerprint, train
+from segcore.models.surgery import transplant, transplant_streams, widen_input
+from segcore.train.loop import TrainSpec, load_checkpoint, spec_fingerprint, train
 
 N_VOC_CLASSES = len(voc.CLASSES)
 LOSS_CURVE = "plots/metrics/train/loss.tsv"  # dvclive's file for live.log_metric("train/loss")
@@ -40,7 +42,7 @@ def download_voc(params: Params, out: Path, archives: Path, progress: bool = Tru
                  catalog: dict | None = None, check_count: bool = True) -> None:
     """VOC2011 + VOC2012 + SBD under ``out``: the synthetic twin, or the real verified downloads.
 
-    ``catalog`` replaces segcore.download.CATALOG (tests serve twin archives from 127.0.0.1);
+    ``catalog`` replaces segcore.data.download.CATALOG (tests serve twin archives from 127.0.0.1);
     ``check_count`` asserts the real data's 736 seg11valid images.
     """
     out = Path(out)
@@ -51,7 +53,7 @@ def download_voc(params: Params, out: Path, archives: Path, progress: bool = Tru
 
         write_voc_twin(out, **asdict(params.twin.voc))
         return
-    from segcore.download import CATALOG, ensure
+    from segcore.data.download import CATALOG, ensure
 
     catalog = catalog or CATALOG
     out.mkdir(parents=True, exist_ok=True)
@@ -144,7 +146,7 @@ def train_spec(params: Params, exp: Experiment) -> TrainSpec:
 def train_experiment(params: Params, name: str, data_root: Path, backbone: Path | None, inits: list[Path],
                      out_dir: Path, checkpoint: Path, runtime: Runtime | None = None, progress: bool = True,
                      hha_root: Path | None = None) -> dict:
-    """Train one experiment of segcore.experiments; writes model.pt and dvclive logs (live/) under out_dir.
+    """Train one experiment of segcore.train.experiments; writes model.pt and dvclive logs (live/) under out_dir.
 
     ``hha_root``: the hha stage's output, for NYUD experiments that read HHA. ``backbone`` is None
     for a net trained from scratch. The curves grow in ``<checkpoint>.live/`` beside it and are
@@ -249,7 +251,7 @@ def evaluate_experiment(params: Params, name: str, data_root: Path, model_path: 
     (eval_dir / "preds").mkdir(parents=True)
     metrics: dict = {**params.provenance(), **environment(device), "trained_on": record.get("trained_on")}
     if exp.dataset == "isbi":  # the challenge's scores on held-out slices, by overlap-tile inference
-        from segcore.pipeline_unet import evaluate_isbi
+        from segcore.pipeline.unet import evaluate_isbi
 
         metrics[exp.val_split] = evaluate_isbi(model, inputs.rgb, Path(data_root), params.unet_recipe.eval_tile,
                                                eval_dir, device)
@@ -288,7 +290,7 @@ def time_paper_nets(params: Params, out: Path, device: str = "cpu") -> dict:
     The paper profile runs ``timing.paper_trials`` trials (the paper's 20); the smoke profile, on a
     laptop CPU, the fewer ``timing.smoke_trials``. The count is in the result, and the tables print it.
     """
-    from segcore.timing import time_models
+    from segcore.report.timing import time_models
 
     t = params.timing
     trials = t.paper_trials if params.profile == "paper" else t.smoke_trials

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from segcore import heads
-from segcore.device import place
-from segcore.metrics import confusion
+from segcore.models import heads
+from segcore.core.device import place
+from segcore.eval.metrics import confusion
 
 
 @torch.inference_mode()
@@ -39,7 +39,7 @@ def accumulate(model: nn.Module, dataset: Iterable, n_classes: int,
 def accumulate_heads(model: nn.Module, dataset: Iterable, n_classes: int | dict[str, int],
                      device: torch.device | str = "cpu", keep: int = 0,
                      channels_last: bool = True) -> tuple[list[np.ndarray], dict]:
-    """One confusion matrix per head (segcore.heads); kept predictions are the first head's maps."""
+    """One confusion matrix per head (segcore.models.heads); kept predictions are the first head's maps."""
     was_training = model.training
     model.eval()
     hists = [np.zeros((n, n), dtype=np.int64) for n in heads.sizes(n_classes)]

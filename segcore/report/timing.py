@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from segcore.device import environment, synchronize
+from segcore.core.device import environment, synchronize
 from segcore.models.registry import input_channels
 
 

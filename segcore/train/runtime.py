@@ -16,7 +16,7 @@ from typing import Literal, Mapping
 import numpy as np
 import torch
 
-from segcore.device import environment, pick_device, place
+from segcore.core.device import environment, pick_device, place
 
 Precision = Literal["fp32", "bf16", "fp16"]
 

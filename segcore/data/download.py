@@ -26,7 +26,7 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from tqdm import tqdm
 
-from segcore import atomic
+from segcore.core import atomic
 
 _USER_AGENT = "segcore-download/0.1"
 

@@ -6,8 +6,8 @@ import argparse
 import sys
 from typing import Callable, Sequence
 
-from segcore.config import ConfigError
-from segcore.params import Params, load_params
+from segcore.config.schema import ConfigError
+from segcore.config.params import Params, load_params
 
 # Errors caused by the user's input (params, files, archives, checkpoints): print one line, exit 2.
 # Anything else is a bug and keeps its traceback.
@@ -23,8 +23,8 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 def run(main: Callable[[Sequence[str] | None], object], argv: Sequence[str] | None = None) -> int:
     """Call a stage's main; turn input errors into one 'error:' line and exit status 2."""
-    from segcore.download import DownloadError
-    from segcore.train import TrainingError
+    from segcore.data.download import DownloadError
+    from segcore.train.loop import TrainingError
 
     try:
         main(argv)
@@ -40,8 +40,8 @@ def params_from(args: argparse.Namespace) -> Params:
 
 
 def runtime_from(params: Params):
-    """This process's resolved runtime (device, precision, rank under torchrun; segcore.runtime)."""
-    from segcore.runtime import resolve
+    """This process's resolved runtime (device, precision, rank under torchrun; segcore.train.runtime)."""
+    from segcore.train.runtime import resolve
 
     rt = params.runtime
     return resolve(rt.device, rt.precision, rt.channels_last, rt.workers)

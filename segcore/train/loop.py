@@ -4,7 +4,7 @@ Whole-image training: images differ in size, so a minibatch of ``batch_size`` im
 per forward pass with gradients accumulated (Caffe's iter_size); same-size images may share a
 pass. SGD with momentum, weight decay on weights only, biases at ``bias_lr_mult`` x lr, void 255
 ignored. Training images are drawn at random with replacement, as in the reference solvers, each
-step's draw a function of the seed and the step (segcore.batches): on the CPU two runs give the
+step's draw a function of the seed and the step (segcore.train.batches): on the CPU two runs give the
 same weights bit for bit, a resumed run continues exactly where the killed one was, and N
 processes train on the same minibatches as one."""
 
@@ -20,12 +20,13 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from segcore import atomic, heads
-from segcore.batches import micro_seed, positions, step_loader
-from segcore.evaluate import accumulate_heads
-from segcore.metrics import scores
+from segcore.core import atomic
+from segcore.models import heads
+from segcore.train.batches import micro_seed, positions, step_loader
+from segcore.eval.predict import accumulate_heads
+from segcore.eval.metrics import scores
 from segcore.models.registry import freeze_all_but
-from segcore.runtime import Runtime
+from segcore.train.runtime import Runtime
 
 VOID = 255
 
@@ -127,8 +128,8 @@ def train(model: nn.Module, train_set, val_set, spec: TrainSpec, *, n_classes: i
     ``checkpoint`` is written every ``spec.checkpoint_every`` steps and read back on start when its
     ``fingerprint`` matches (same params, same initial weights, same data), so a killed run
     resumes. ``live`` is a dvclive.Live (or None) that receives train/loss and val/mean_iu.
-    ``n_classes``: an int, or the heads of a multi-head net (segcore.heads), whose losses are summed.
-    ``runtime``: device, precision and ranks (segcore.runtime); one CPU process by default. With
+    ``n_classes``: an int, or the heads of a multi-head net (segcore.models.heads), whose losses are summed.
+    ``runtime``: device, precision and ranks (segcore.train.runtime); one CPU process by default. With
     several ranks each trains on its share of every minibatch, DistributedDataParallel sums the
     gradients, validation matrices are summed over ranks, and only rank 0 writes the checkpoint.
     """

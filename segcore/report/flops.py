@@ -24,7 +24,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from segcore.device import synchronize
+from segcore.core.device import synchronize
 
 # Backward costs about twice the forward: one pass for the input gradients, one for the weight
 # gradients, each as many MACs as the forward. We keep 3 x forward for every layer, although the

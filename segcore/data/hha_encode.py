@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from segcore.data import nyud
-from segcore.hha import Camera, hha
+from segcore.data.hha import Camera, hha
 
 
 def _encode_one(name: str, prepared: Path, out: Path, camera: Camera) -> str:

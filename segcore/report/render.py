@@ -1,6 +1,6 @@
 """Render any paper table as Markdown: published value, reproduced value and difference.
 
-One renderer serves every table: a :class:`segcore.paper.PaperTable` names the rows and columns,
+One renderer serves every table: a :class:`segcore.report.paper.PaperTable` names the rows and columns,
 ``ours`` maps experiment names to measured values (percent, or the column's unit), and a
 provenance block says which profile, data, device and code produced them.
 """
@@ -12,8 +12,8 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from segcore import atomic
-from segcore.paper import PaperTable
+from segcore.core import atomic
+from segcore.report.paper import PaperTable
 
 SMOKE_WARNING = (
     "**Smoke profile: synthetic twin data and scaled-down nets.** These numbers show that the "

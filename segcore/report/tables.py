@@ -7,15 +7,17 @@ import json
 import subprocess
 from pathlib import Path
 
-from segcore import figures, paper, report
-from segcore.backbone import ARCHS, load_record
+from segcore.report import figures
+from segcore.report import paper
+from segcore.report import render as report
+from segcore.models.backbone import ARCHS, load_record
 from segcore.data import voc
-from segcore.experiments import EXPERIMENTS
-from segcore.params import Params
-from segcore.table1 import TABLE1_EXPERIMENTS, build_table1
-from segcore.table4 import TABLE4_EXPERIMENTS, build_table4
-from segcore.table5 import TABLE5_EXPERIMENTS, build_table5
-from segcore.table_unet import UNET_EXPERIMENTS, build_unet, optimizer_text
+from segcore.train.experiments import EXPERIMENTS
+from segcore.config.params import Params
+from segcore.report.table1 import TABLE1_EXPERIMENTS, build_table1
+from segcore.report.table4 import TABLE4_EXPERIMENTS, build_table4
+from segcore.report.table5 import TABLE5_EXPERIMENTS, build_table5
+from segcore.report.table_unet import UNET_EXPERIMENTS, build_unet, optimizer_text
 
 FIGURE_MODELS = ("fcn32s", "fcn16s", "fcn8s")
 GENERATED = ("reports", "metrics", "dvc.lock")  # tracked outputs of `dvc repro`
