@@ -44,7 +44,7 @@ def setup(tmp_path_factory):
     p["net"]["smoke"]["width"] = 0.0625
     p["backbone"]["smoke"].update(iterations={"vgg16": 2, "alexnet": 2, "googlenet": 2}, batch_size=2, image_size=32)
     # 4 images per step shared out 2 + 2, dropout on. SGD as the paper recipe (see the module docstring).
-    p["train"]["smoke"].update(optimizer="sgd", lr_multiplier=100.0, iterations=12, batch_size=4,
+    p["train"]["smoke"].update(optimizer="sgd", lr_multiplier=100.0, schedules={**p["train"]["smoke"]["schedules"], "voc": 12}, batch_size=4,
                                images_per_forward=1, val_every=6, checkpoint_every=6)
     (tmp / "params.yaml").write_text(yaml.safe_dump(p, sort_keys=False))
     params = load_params(tmp / "params.yaml")

@@ -56,7 +56,8 @@ def test_stage_learning_rates_follow_lr():
     (lambda d: d.update(lr="fast"), "lr = 'fast' must be a number"),
     (lambda d: d.update(lr=-1.0), "lr = -1.0 is out of range; it must be > 0.0"),
     (lambda d: d.update(lrr=1.0), "unknown key lrr"),
-    (lambda d: d["train"]["smoke"].update(iterations=2.5), "train.smoke.iterations = 2.5 must be an integer"),
+    (lambda d: d["train"]["smoke"]["schedules"].update(voc=2.5), "train.smoke.schedules.voc = 2.5 must be an integer"),
+    (lambda d: d["train"]["smoke"]["schedules"].update(voc=0), "train.smoke.schedules.voc = 0 is out of range; it must be >= 1"),
     (lambda d: d["train"]["paper"].pop("momentum"), "missing key train.paper.momentum"),
     (lambda d: d["net"]["smoke"].update(width=2), "net.smoke.width = 2.0 is out of range; it must be <= 1.0"),
     (lambda d: d["train"]["smoke"].update(normalise_loss="yes"), "train.smoke.normalise_loss = 'yes' must be true or false"),
@@ -106,7 +107,7 @@ def test_table1_learning_rates_follow_lr():
         for name in rates:
             assert train_spec(moved, EXPERIMENTS[name]).lr == pytest.approx(train_spec(base, EXPERIMENTS[name]).lr / 10)
     # Table 1 trains its own schedule, Table 2's skip stages theirs.
-    assert train_spec(paper, EXPERIMENTS["t1-vgg16"]).iterations == paper.train.paper.table1_iterations
+    assert train_spec(paper, EXPERIMENTS["t1-vgg16"]).iterations == paper.train.paper.schedules["voc2011"]
     assert train_spec(paper, EXPERIMENTS["fcn16s"]).lr == pytest.approx(1e-6)
 
 
@@ -116,10 +117,10 @@ def test_table4_schedules_and_rates():
 
     params = load_params(ROOT / "params.yaml")
     r = params.recipe
-    steps = {n: train_spec(params, e).iterations for n, e in EXPERIMENTS.items() if e.table == 4}
-    assert steps == {"nyud-rgb": r.table4_iterations, "nyud-rgbd": r.table4_iterations,
-                     "nyud-hha": r.table4_iterations, "nyud-rgbhha": r.table4_fusion_iterations,
-                     "nyud-rgbhha16s": r.table4_fusion_iterations}
+    steps = {n: train_spec(params, e).iterations for n, e in EXPERIMENTS.items() if e.dataset == "nyud"}
+    nyud, fusion = r.schedules["nyud"], r.schedules["nyud_fusion"]
+    assert steps == {"nyud-rgb": nyud, "nyud-rgbd": nyud, "nyud-hha": nyud, "nyud-rgbhha": fusion,
+                     "nyud-rgbhha16s": fusion}
     # the 16s fusion is a skip stage: its rate drops by the stage factor, as FCN-16s on VOC
     assert train_spec(params, EXPERIMENTS["nyud-rgbhha16s"]).lr == pytest.approx(params.base_lr(1))
     assert EXPERIMENTS["nyud-rgbhha"].parents == ("nyud-rgb", "nyud-hha")

@@ -47,13 +47,11 @@ def tiny_params() -> dict:
     p["twin"]["nyud"].update(n_train=6, n_test=3, scale=0.125)
     p["twin"]["siftflow"].update(n_train=10, n_test=8, n_unannotated=1, size=32)
     p["twin"]["isbi"].update(n_slices=3, size=64)
-    p["unet"]["smoke"].update(iterations=2, voc_iterations=2, val_every=2, checkpoint_every=2, eval_tile=36)
+    p["unet"]["smoke"].update(schedules={"isbi": 2, "voc": 2}, val_every=2, checkpoint_every=2, eval_tile=36)
     p["net"]["smoke"]["width"] = 0.0625
     p["backbone"]["smoke"].update(iterations={"vgg16": 2, "alexnet": 2, "googlenet": 2}, batch_size=2,
                                   image_size=64)  # AlexNet needs >= 63
-    p["train"]["smoke"].update(iterations=2, skip_iterations=2, table1_iterations=2, table4_iterations=2,
-                               table4_fusion_iterations=2, table5_iterations=2, table5_skip_iterations=2,
-                               batch_size=1, val_every=2, checkpoint_every=1)
+    p["train"]["smoke"].update(schedules=dict.fromkeys(p["train"]["smoke"]["schedules"], 2), batch_size=1, val_every=2, checkpoint_every=1)
     p["timing"].update(size=48, smoke_trials=1, warmup=0)
     return p
 

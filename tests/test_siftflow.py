@@ -195,7 +195,7 @@ def learned(tmp_path_factory):
     """A two-headed FCN-32s trained briefly on a small SIFT Flow twin, plus its untrained start."""
     tmp = tmp_path_factory.mktemp("siftflow")
     params = load_params(ROOT / "params.yaml")
-    smoke = dataclasses.replace(params.train.smoke, table5_iterations=120, batch_size=2, val_every=120,
+    smoke = dataclasses.replace(params.train.smoke, schedules={**params.train.smoke.schedules, "siftflow": 120}, batch_size=2, val_every=120,
                                 checkpoint_every=120)
     params = dataclasses.replace(
         params, train=dataclasses.replace(params.train, smoke=smoke),
@@ -233,7 +233,7 @@ def test_two_headed_model_file_rebuilds_and_16s_trains_from_it(learned):
     assert record["n_classes"] == {"sem": 33, "geo": 3}
     assert datasets.n_classes(pipeline.get_experiment("sift-fcn16s")) == {"sem": 33, "geo": 3}
     short = dataclasses.replace(params, train=dataclasses.replace(params.train, smoke=dataclasses.replace(
-        params.train.smoke, table5_skip_iterations=2, val_every=2, checkpoint_every=2)))
+        params.train.smoke, schedules={**params.train.smoke.schedules, "siftflow_skip": 2}, val_every=2, checkpoint_every=2)))
     pipeline.train_experiment(short, "sift-fcn16s", tmp / "fcn", tmp / "vgg16.pt", [tmp / "m32" / "model.pt"],
                               tmp / "m16", tmp / "m16" / "ck.pt", progress=False)
     state = torch.load(tmp / "m16" / "model.pt", weights_only=False)["state_dict"]

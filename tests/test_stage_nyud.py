@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def tiny(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("nyud_stage")
     params = load_params(ROOT / "params.yaml")
-    smoke = dataclasses.replace(params.train.smoke, iterations=2, skip_iterations=2, table4_iterations=2,
-                                table4_fusion_iterations=2, batch_size=1, val_every=2, checkpoint_every=2)
+    smoke = dataclasses.replace(params.train.smoke, schedules=dict.fromkeys(params.train.smoke.schedules, 2),
+                                batch_size=1, val_every=2, checkpoint_every=2)
     params = dataclasses.replace(
         params, train=dataclasses.replace(params.train, smoke=smoke),
         net=dataclasses.replace(params.net, smoke=dataclasses.replace(params.net.smoke, width=0.0625)),

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def setup(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("stage")
     params = load_params(ROOT / "params.yaml")
-    smoke = dataclasses.replace(params.train.smoke, iterations=4, batch_size=1, val_every=2, checkpoint_every=2)
+    smoke = dataclasses.replace(params.train.smoke, schedules={**params.train.smoke.schedules, "voc": 4, "voc_skip": 4}, batch_size=1, val_every=2, checkpoint_every=2)
     pre = dataclasses.replace(params.backbone.smoke, iterations=PerArch(2, 2, 2), batch_size=2, image_size=32)
     params = dataclasses.replace(
         params, net=dataclasses.replace(params.net, smoke=dataclasses.replace(params.net.smoke, width=0.0625)),

@@ -37,7 +37,7 @@ def test_weighted_pixel_loss_scales_each_pixel():
 def tiny(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("unet")
     params = load_params(ROOT / "params.yaml")
-    smoke = dataclasses.replace(params.unet.smoke, iterations=3, val_every=3, checkpoint_every=3, eval_tile=36)
+    smoke = dataclasses.replace(params.unet.smoke, schedules={"isbi": 3, "voc": 3}, val_every=3, checkpoint_every=3, eval_tile=36)
     params = dataclasses.replace(
         params, unet=dataclasses.replace(params.unet, smoke=smoke),
         twin=dataclasses.replace(params.twin, isbi=dataclasses.replace(params.twin.isbi, n_slices=5, size=64)))

@@ -125,6 +125,11 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
             except ConfigError as err:
                 errors.append(str(err))
         raise ConfigError(errors[-1])
+    if origin is dict:  # a named mapping, e.g. schedules: {voc: 250, voc_skip: 120}
+        if not isinstance(value, dict) or not value:
+            raise ConfigError(f"{key} = {value!r} must be a non-empty mapping of names to values")
+        key_type, item = get_args(tp)
+        return {_coerce(key_type, k, key): _coerce(item, v, f"{key}.{k}") for k, v in value.items()}
     if origin is tuple:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{key} = {value!r} must be a list")
@@ -152,6 +157,10 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
 
 def _check_range(f: dataclasses.Field, value: Any, key: str) -> None:
     m = f.metadata
+    if isinstance(value, dict):  # bounds of a mapping's field apply to each of its values
+        for name, item in value.items():
+            _check_range(f, item, f"{key}.{name}")
+        return
     if not isinstance(value, int | float) or isinstance(value, bool):
         return
     bounds = [("ge", ">=", lambda a, b: a >= b), ("gt", ">", lambda a, b: a > b),

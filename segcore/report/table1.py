@@ -77,7 +77,7 @@ def table1_notes(params, metrics: dict, timing: dict, val_split: str) -> list[st
                     for n in TABLE1_EXPERIMENTS)
     first_timing = timing[EXPERIMENTS[TABLE1_EXPERIMENTS[0]].arch]
     notes = [
-        f"Ours, mean IU: trained {recipe.table1_iterations} steps of {recipe.batch_size} images on VOC2011 "
+        f"Ours, mean IU: trained {EXPERIMENTS["t1-vgg16"].iterations(recipe)} steps of {recipe.batch_size} images on VOC2011 "
         f"train only (no SBD), one fixed learning rate per net ({lrs}; `lr` x {recipe.lr_multiplier:g} x "
         f"the net's `net_lr_scale`), scored on all {any_metrics[val_split]['images']} {val_split} images.",
         "FCN-VGG16 here is its own training run on VOC2011 train; Table 2's FCN-32s is trained on SBD.",

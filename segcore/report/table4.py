@@ -20,7 +20,7 @@ def table4_notes(params, metrics: dict) -> list[str]:
     return [
         f"Ours: trained on the `{first.train_split}` part of the training frames, validated on `{first.val_split}` "
         f"({m[first.val_split]['images']} frames), scored on `{first.test_split}` ({m[first.test_split]['images']} "
-        f"frames). RGB, RGBD and HHA nets: {r.table4_iterations} steps from the backbone; RGB-HHA starts from our "
+        f"frames). RGB, RGBD and HHA nets: {EXPERIMENTS["nyud-rgb"].iterations(r)} steps from the backbone; RGB-HHA starts from our "
         f"trained RGB and HHA nets ({fusion.iterations(r)} more steps), FCN-16s RGB-HHA from our FCN-32s RGB-HHA "
         f"({fusion16.iterations(r)} more steps, learning rate x{r.stage_lr_factor:g}): part of each fused net's "
         "gain is its longer training.",

@@ -98,7 +98,7 @@ def build_reports(params: Params, data_root: Path, metrics_dir: Path, eval_dir: 
     r = params.recipe
     info = provenance(params, first, backbone_sources(models_dir, ("vgg16",)),
                       data_description(params, "sbd_train", "seg11valid", first["seg11valid"]["images"]),
-                      f"{r.iterations} steps (32s) / {r.skip_iterations} (16s, 8s)")
+                      f"{EXPERIMENTS['fcn32s'].iterations(r)} steps (32s) / {EXPERIMENTS['fcn16s'].iterations(r)} (16s, 8s)")
     smoke = params.profile == "smoke" or params.data_source == "twin" or params.scale_name == "smoke"
     out = Path(out)
     table1 = _table1(params, metrics_dir, models_dir, all_timing, smoke, out / "table1.md")
@@ -137,7 +137,7 @@ def _table4(params: Params, metrics_dir: Path, models_dir: Path, smoke: bool, ou
         data = (f"NYU Depth v2 labeled (795 / 654 split, 40 classes); trained on {first.train_split}, "
                 f"{metrics[first.test_split]['images']} {first.test_split} images")
     info = provenance(params, metrics, backbone_sources(models_dir, ("vgg16",)), data,
-                      f"{params.recipe.table4_iterations} steps per net, {params.recipe.table4_fusion_iterations} "
+                      f"{EXPERIMENTS['nyud-rgb'].iterations(params.recipe)} steps per net, {EXPERIMENTS['nyud-rgbhha'].iterations(params.recipe)} "
                       "more for each fusion net")
     return build_table4(params, metrics_dir, _read_json, info, smoke, out)
 
@@ -154,7 +154,7 @@ def _table5(params: Params, metrics_dir: Path, eval_dir: Path, models_dir: Path,
         data = f"SIFT Flow (2,488 / 200 split, 2 unannotated training images dropped); {test}"
     r = params.recipe
     info = provenance(params, metrics, backbone_sources(models_dir, ("vgg16",)), data,
-                      f"{r.table5_iterations} steps (32s) / {r.table5_skip_iterations} (16s)")
+                      f"{EXPERIMENTS['sift-fcn32s'].iterations(r)} steps (32s) / {EXPERIMENTS['sift-fcn16s'].iterations(r)} (16s)")
     return build_table5(params, metrics_dir, eval_dir, _read_json, info, smoke, out)
 
 
@@ -180,7 +180,7 @@ def _table1(params: Params, metrics_dir: Path, models_dir: Path, timing: dict, s
     info = provenance(params, metrics[first.name], backbone_sources(models_dir, tuple(ARCHS)),
                       data_description(params, first.train_split, first.val_split,
                                        metrics[first.name][first.val_split]["images"]),
-                      f"{params.recipe.table1_iterations} steps")
+                      f"{first.iterations(params.recipe)} steps")
     return build_table1(params, metrics, timing, info, smoke, out)
 
 
@@ -188,9 +188,9 @@ def _table2_notes(params: Params, unet_voc: dict) -> list[str]:
     r, u = params.recipe, params.unet_recipe
     notes = ["Ours: FCN-16s starts from our trained FCN-32s and FCN-8s from our FCN-16s (staged "
              f"training), learning rate x{r.stage_lr_factor:g} per stage; each stage adds "
-             f"{r.skip_iterations} steps of training, so part of its gain is the longer training.",
+             f"{EXPERIMENTS['fcn16s'].iterations(r)} steps of training, so part of its gain is the longer training.",
              f"U-Net (beyond the paper, for comparison): the ISBI U-Net with 3 input channels and 21 classes, "
-             f"trained from scratch (no ImageNet backbone) on the same data, {u.voc_iterations} steps of "
+             f"trained from scratch (no ImageNet backbone) on the same data, {EXPERIMENTS['unet-voc'].iterations(u)} steps of "
              f"{u.batch_size} image(s), {optimizer_text(u)}, width x{u.width:g}, "
              "unweighted loss, whole images with mirrored context."]
     if r.optimizer != "sgd":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from segcore.config.schema import ConfigError
 from segcore.models.registry import BACKBONE
 
 
@@ -26,7 +27,7 @@ class Experiment:
     val_split: str
     test_split: str | None = None
     only: tuple[str, ...] = ()  # layers to train; () = all
-    table: int = 2              # the paper table it belongs to (6: U-Net's ISBI table); 1, 4, 5 and U-Net have own schedules
+    schedule: str = "voc"       # its step count: a key of the recipe's `schedules` in params.yaml
     dataset: str = "voc"        # "voc" (VOC + SBD), "nyud" (NYU Depth v2) or "siftflow" (segcore.data.specs)
     modality: str = "rgb"       # NYUD input: rgb, rgbd, hha or rgbhha (segcore.data.nyud_dataset)
     border_weights: bool = True  # ISBI U-Net: the separation-border term of the weight map (else w_c only)
@@ -38,16 +39,12 @@ class Experiment:
         return BACKBONE.get(self.arch)
 
     def iterations(self, recipe) -> int:
-        """Training steps under ``recipe`` (a segcore.config.params.TrainScale, or UnetScale for U-Net)."""
-        if self.arch == "unet":
-            return recipe.voc_iterations if self.dataset == "voc" else recipe.iterations
-        if self.table == 4:  # NYUD: nets from the backbone, and fusion nets from trained NYUD nets
-            return recipe.table4_fusion_iterations if self.parents else recipe.table4_iterations
-        if self.table == 5:  # SIFT Flow: the two-headed FCN-32s, then FCN-16s from it
-            return recipe.table5_skip_iterations if self.stage > 0 else recipe.table5_iterations
-        if self.stage > 0:
-            return recipe.skip_iterations
-        return recipe.table1_iterations if self.table == 1 else recipe.iterations
+        """Training steps under ``recipe`` (TrainScale, or UnetScale for U-Net): its named schedule."""
+        try:
+            return recipe.schedules[self.schedule]
+        except KeyError:
+            raise ConfigError(f"schedules has no {self.schedule!r}, which {self.name} trains for; "
+                              f"names: {', '.join(recipe.schedules)}") from None
 
     @property
     def parents(self) -> tuple[str, ...]:
@@ -64,40 +61,40 @@ EXPERIMENTS: dict[str, Experiment] = {
         Experiment("fcn32s-fixed", "FCN-32s-fixed", "fcn32s", "backbone", 0, "sbd_train", "seg11valid",
                    only=("score_fr",)),
         Experiment("fcn32s", "FCN-32s", "fcn32s", "backbone", 0, "sbd_train", "seg11valid"),
-        Experiment("fcn16s", "FCN-16s", "fcn16s", "fcn32s", 1, "sbd_train", "seg11valid"),
+        Experiment("fcn16s", "FCN-16s", "fcn16s", "fcn32s", 1, "sbd_train", "seg11valid", schedule="voc_skip"),
         Experiment("fcn8s", "FCN-8s", "fcn8s", "fcn16s", 2, "sbd_train", "seg11valid",
-                   test_split="voc2012_test"),
+                   test_split="voc2012_test", schedule="voc_skip"),
         # Table 1: each classifier made fully convolutional, trained on VOC2011 train only (no SBD)
         # at one fixed learning rate, validated on all of VOC2011 val.
         Experiment("t1-alexnet", "FCN-AlexNet", "fcn-alexnet", "backbone", 0, "voc2011_train", "voc2011_val",
-                   table=1),
-        Experiment("t1-vgg16", "FCN-VGG16", "fcn32s", "backbone", 0, "voc2011_train", "voc2011_val", table=1),
+                   schedule="voc2011"),
+        Experiment("t1-vgg16", "FCN-VGG16", "fcn32s", "backbone", 0, "voc2011_train", "voc2011_val", schedule="voc2011"),
         Experiment("t1-googlenet", "FCN-GoogLeNet", "fcn-googlenet", "backbone", 0, "voc2011_train",
-                   "voc2011_val", table=1),
+                   "voc2011_val", schedule="voc2011"),
         # Table 4: NYUDv2, 40 classes; trained on the train part of the 795, validated on the rest,
         # scored on the 654 test frames. RGB-HHA fuses the two trained single-modality nets.
         *(Experiment(f"nyud-{m}", f"FCN-32s {m.upper()}", "fcn32s", "backbone", 0, "train", "val", "test",
-                     table=4, dataset="nyud", modality=m) for m in ("rgb", "rgbd", "hha")),
+                     schedule="nyud", dataset="nyud", modality=m) for m in ("rgb", "rgbd", "hha")),
         Experiment("nyud-rgbhha", "FCN-32s RGB-HHA", "fcn32s-rgbhha", ("nyud-rgb", "nyud-hha"), 0, "train", "val",
-                   "test", table=4, dataset="nyud", modality="rgbhha"),
+                   "test", schedule="nyud_fusion", dataset="nyud", modality="rgbhha"),
         Experiment("nyud-rgbhha16s", "FCN-16s RGB-HHA", "fcn16s-rgbhha", "nyud-rgbhha", 1, "train", "val", "test",
-                   table=4, dataset="nyud", modality="rgbhha"),
+                   schedule="nyud_fusion", dataset="nyud", modality="rgbhha"),
         # Table 5: SIFT Flow, one net with a semantic (33) and a geometric (3) head, the two losses summed;
         # staged 32s -> 16s as on VOC, trained on the annotated training images minus a held-out val part.
-        Experiment("sift-fcn32s", "FCN-32s", "fcn32s", "backbone", 0, "train", "val", "test", table=5,
+        Experiment("sift-fcn32s", "FCN-32s", "fcn32s", "backbone", 0, "train", "val", "test", schedule="siftflow",
                    dataset="siftflow"),
-        Experiment("sift-fcn16s", "FCN-16s", "fcn16s", "sift-fcn32s", 1, "train", "val", "test", table=5,
+        Experiment("sift-fcn16s", "FCN-16s", "fcn16s", "sift-fcn32s", 1, "train", "val", "test", schedule="siftflow_skip",
                    dataset="siftflow"),
         # U-Net (Ronneberger et al.), from scratch. ISBI 2012: trained on the training slices minus the
         # held-out ones (the test labels are secret), with and without the separation-border weights.
-        Experiment("unet-isbi", "u-net", "unet", "scratch", 0, "train", "heldout", table=6, dataset="isbi"),
+        Experiment("unet-isbi", "u-net", "unet", "scratch", 0, "train", "heldout", schedule="isbi", dataset="isbi"),
         Experiment("unet-isbi-noborder", "u-net without border weights", "unet", "scratch", 0, "train", "heldout",
-                   table=6, dataset="isbi", border_weights=False),
+                   schedule="isbi", dataset="isbi", border_weights=False),
         # Beyond the paper: U-Net on Table 2's data, so the two architectures can be compared.
         Experiment("unet-voc", "U-Net", "unet", "scratch", 0, "sbd_train", "seg11valid", test_split="voc2012_test"),
         # Option, not in the default DAG: the reference code's FCN-8s stage, whose solver keeps the
         # 16s learning rate (1e-12), hence stage 1 here. Add it to dvc.yaml's train_siftflow to run it.
-        Experiment("sift-fcn8s", "FCN-8s", "fcn8s", "sift-fcn16s", 1, "train", "val", "test", table=5,
+        Experiment("sift-fcn8s", "FCN-8s", "fcn8s", "sift-fcn16s", 1, "train", "val", "test", schedule="siftflow_skip",
                    dataset="siftflow"),
         # Option, not in the default DAG: the reference code's one-stage FCN-8s (pool4 x 0.01 and
         # pool3 x 0.0001 fixed), trained straight from the backbone. Add it to dvc.yaml's train and
