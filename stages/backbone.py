@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from segcore.pipeline import cli
-from segcore.pipeline.stages import make_backbone
+from segcore.pipeline.backbone import make_backbone
 
 
 def main(argv=None) -> None:
@@ -14,7 +14,7 @@ def main(argv=None) -> None:
     p.add_argument("arch", help="vgg16, alexnet or googlenet (segcore.models.backbone.ARCHS)")
     p.add_argument("--out", type=Path, required=True, help="backbone record (.pt)")
     args = p.parse_args(argv)
-    summary = make_backbone(cli.params_from(args), args.arch, args.out, progress=not args.no_progress)
+    summary = make_backbone(cli.view_from(args), args.arch, args.out, progress=not args.no_progress)
     print(f"backbone {args.arch}: {summary}")
 
 

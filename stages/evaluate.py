@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 from segcore.pipeline import cli
-from segcore.pipeline.stages import evaluate_experiment
+from segcore.pipeline.evaluate import evaluate_experiment
+from segcore.train.runtime import from_view
 
 
 def main(argv=None) -> None:
@@ -18,11 +19,12 @@ def main(argv=None) -> None:
     p.add_argument("--eval-dir", type=Path, required=True, help="per-class IU, figure predictions")
     p.add_argument("--hha", type=Path, default=None, help="hha stage output (NYUD nets that read HHA)")
     args = p.parse_args(argv)
-    params = cli.params_from(args)
-    runtime = cli.runtime_from(params)
-    metrics = evaluate_experiment(params, args.experiment, args.data, args.model, args.metrics, args.eval_dir,
-                                  keep=params.evaluate.figure_images, device=str(runtime.device), hha_root=args.hha,
-                                  channels_last=runtime.channels_last)
+    view = cli.view_from(args)
+    if view["experiment"] != args.experiment:
+        raise cli.ConfigError(f"{args.view} holds the params of {view['experiment']}, not {args.experiment}")
+    runtime = from_view(view["runtime"])
+    metrics = evaluate_experiment(view, args.data, args.model, args.metrics, args.eval_dir,
+                                  device=str(runtime.device), hha_root=args.hha)
     print(f"{args.experiment}: {metrics}")
 
 

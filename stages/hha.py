@@ -6,12 +6,12 @@ import sys
 from pathlib import Path
 
 from segcore.pipeline import cli
-from segcore.pipeline.nyud import encode_hha
+from segcore.pipeline.data import encode_hha
 
 
 def main(argv=None) -> None:
-    p = cli.parser(__doc__)
-    p.add_argument("--prepared", type=Path, required=True, help="prepare_nyud output")
+    p = cli.parser(__doc__, view=False)
+    p.add_argument("--prepared", type=Path, required=True, help="prepare@nyud output")
     p.add_argument("--out", type=Path, required=True, help="folder of <name>.png HHA images")
     p.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
     args = p.parse_args(argv)

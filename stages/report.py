@@ -1,4 +1,4 @@
-"""Stage report: regenerate reports/table1.md, table2.md, table3.md and their figures from the metrics."""
+"""Stage report: regenerate reports/ (Tables 1-5, U-Net, figures) from the metrics, models and evaluations."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from segcore.pipeline import cli
+from segcore.pipeline.report import report_params
 from segcore.report.tables import build_reports
 
 
@@ -17,7 +18,8 @@ def main(argv=None) -> None:
     p.add_argument("--models", type=Path, required=True, help="folder of models/<experiment>/live and backbone/")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
-    for path in build_reports(cli.params_from(args), args.data, args.metrics, args.eval, args.models, args.out):
+    params = report_params(cli.view_from(args))
+    for path in build_reports(params, args.data, args.metrics, args.eval, args.models, args.out):
         print(f"wrote {path}")
 
 

@@ -1,20 +1,24 @@
-"""Stage timing: forward time of the full-size nets on one 500x500 input (Tables 1 and 3)."""
+"""Stage timing: forward time of the full-size nets on one 500x500 input (Tables 1 and 3), on this machine."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+from segcore.core.device import pick_device
 from segcore.pipeline import cli
-from segcore.pipeline.stages import time_paper_nets
+from segcore.pipeline.timing import time_paper_nets
 
 
 def main(argv=None) -> None:
     p = cli.parser(__doc__)
+    p.add_argument("--machine", type=Path, required=True,
+                   help="the device stage's description of this machine (a dependency: timings rerun when it changes)")
     p.add_argument("--out", type=Path, required=True, help="timing metrics JSON")
     args = p.parse_args(argv)
-    params = cli.params_from(args)
-    result = time_paper_nets(params, args.out, str(cli.runtime_from(params).device))
+    view = cli.view_from(args)
+    device = pick_device(view["device"])
+    result = time_paper_nets(view, args.out, str(device))
     for name, r in result.items():
         print(f"{name}: {r['mean_ms']:.1f} ms (std {r['std_ms']:.1f}, {r['trials']} trials, {r['dtype']}) "
               f"on {r['device']}")

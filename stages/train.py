@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 from segcore.pipeline import cli
-from segcore.pipeline.stages import train_experiment
-from segcore.train.runtime import finish
+from segcore.pipeline.train import train_experiment
+from segcore.train.runtime import finish, from_view
 
 
 def main(argv=None) -> None:
@@ -24,11 +24,13 @@ def main(argv=None) -> None:
                    help="resumable checkpoint; its folder also holds the curves while training (not a DVC output)")
     p.add_argument("--hha", type=Path, default=None, help="hha stage output (NYUD nets that read HHA)")
     args = p.parse_args(argv)
-    params = cli.params_from(args)
-    runtime = cli.runtime_from(params)  # joins the process group when started by torchrun
+    view = cli.view_from(args)
+    if view["experiment"] != args.experiment:
+        raise cli.ConfigError(f"{args.view} holds the params of {view['experiment']}, not {args.experiment}")
+    runtime = from_view(view["runtime"])  # joins the process group when started by torchrun
     try:
-        result = train_experiment(params, args.experiment, args.data, args.backbone, args.init, args.out,
-                                  args.checkpoint, runtime=runtime, progress=not args.no_progress, hha_root=args.hha)
+        result = train_experiment(view, args.data, args.backbone, args.init, args.out, args.checkpoint,
+                                  runtime=runtime, progress=not args.no_progress, hha_root=args.hha)
     finally:
         finish(runtime)
     if runtime.main:

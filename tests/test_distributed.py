@@ -25,10 +25,11 @@ import pytest
 import torch
 import yaml
 
-from segcore.pipeline import stages as pipeline
 from segcore.config.schema import load_yaml
 from segcore.data.twin_voc import write_voc_twin
 from segcore.config.params import load_params
+from segcore.pipeline import views
+from segcore.pipeline.backbone import make_backbone
 
 ROOT = Path(__file__).resolve().parents[1]
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
@@ -50,15 +51,17 @@ def setup(tmp_path_factory):
     params = load_params(tmp / "params.yaml")
     write_voc_twin(tmp / "voc", seed=2, n_sbd_train=8, n_voc_train=2, n_voc_val=5, n_test=1, min_size=32,
                    max_size=40)
-    pipeline.make_backbone(params, "vgg16", tmp / "bb.pt", progress=False)
+    make_backbone(views.backbone(params, "vgg16"), "vgg16", tmp / "bb.pt", progress=False)
+    _run([sys.executable, str(ROOT / "stages/params.py"), "--params", str(tmp / "params.yaml"), "--out",
+          str(tmp / "resolved")], tmp, dict(os.environ, PYTHONPATH=str(ROOT)))
     env = dict(os.environ, OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo", MASTER_ADDR="127.0.0.1",
                PYTHONPATH=str(ROOT))
     runs = {}
     for name, launch in (("one", [sys.executable]), ("two", TORCHRUN)):
-        train = [*launch, str(ROOT / "stages/train.py"), "fcn32s", "--params", str(tmp / "params.yaml"),
+        train = [*launch, str(ROOT / "stages/train.py"), "fcn32s", "--view", str(tmp / "resolved/train/fcn32s.json"),
                  "--data", str(tmp / "voc"), "--backbone", str(tmp / "bb.pt"), "--init", str(tmp / "bb.pt"),
                  "--out", str(tmp / name), "--checkpoint", str(tmp / f"ck-{name}" / "checkpoint.pt"), "--no-progress"]
-        evaluate = [sys.executable, str(ROOT / "stages/evaluate.py"), "fcn32s", "--params", str(tmp / "params.yaml"),
+        evaluate = [sys.executable, str(ROOT / "stages/evaluate.py"), "fcn32s", "--view", str(tmp / "resolved/evaluate/fcn32s.json"),
                     "--data", str(tmp / "voc"), "--model", str(tmp / name / "model.pt"),
                     "--metrics", str(tmp / f"{name}.json"), "--eval-dir", str(tmp / f"eval-{name}")]
         logs = [_run(cmd, tmp, env) for cmd in (train, evaluate)]

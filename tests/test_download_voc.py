@@ -18,8 +18,7 @@ import pytest
 from segcore.data import voc
 from segcore.data.twin_voc import write_voc_twin
 from segcore.data.download import CATALOG, DownloadError
-from segcore.config.params import load_params
-from segcore.pipeline.stages import download_voc
+from segcore.data.fetch import download_voc
 
 ROOT = Path(__file__).resolve().parents[1]
 TOPS = {"voc2012": "VOCdevkit", "voc2011": "TrainVal", "sbd": "benchmark_RELEASE"}
@@ -49,14 +48,10 @@ def served(tmp_path_factory):
     server.shutdown()
 
 
-def _real_params():
-    return dataclasses.replace(load_params(ROOT / "params.yaml"), data="real")
-
-
 def test_download_stage_real_path_gives_what_the_loaders_read(served, tmp_path):
     catalog, twin = served
     out = tmp_path / "data" / "voc"
-    download_voc(_real_params(), out, tmp_path / "downloads", progress=False, catalog=catalog,
+    download_voc(None, out, tmp_path / "downloads", progress=False, catalog=catalog,
                  check_count=False)
     for split in ("sbd_train", "seg11valid", "voc2012_val", "voc2011_train"):
         got = [s.id for s in voc.split_samples(out, split)]
@@ -65,7 +60,7 @@ def test_download_stage_real_path_gives_what_the_loaders_read(served, tmp_path):
         assert image.shape[:2] == label.shape
     # On real data the seg11valid size is checked: the twin's is not 736.
     with pytest.raises(voc.DataError, match="736"):
-        download_voc(_real_params(), out, tmp_path / "downloads", progress=False, catalog=catalog)
+        download_voc(None, out, tmp_path / "downloads", progress=False, catalog=catalog)
 
 
 def test_offline_error_names_the_url_and_the_file_to_place(tmp_path):
@@ -76,7 +71,7 @@ def test_offline_error_names_the_url_and_the_file_to_place(tmp_path):
         port = s.getsockname()[1]
     catalog = {k: dataclasses.replace(a, url=f"http://127.0.0.1:{port}/{a.filename}") for k, a in CATALOG.items()}
     with pytest.raises(DownloadError) as err:
-        download_voc(_real_params(), tmp_path / "voc", tmp_path / "dl", progress=False, catalog=catalog)
+        download_voc(None, tmp_path / "voc", tmp_path / "dl", progress=False, catalog=catalog)
     msg = str(err.value)
     assert f"127.0.0.1:{port}/VOCtrainval_11-May-2012.tar" in msg
     assert str(tmp_path / "dl" / "VOCtrainval_11-May-2012.tar") in msg

@@ -4,8 +4,8 @@ import h5py
 import numpy as np
 import pytest
 
-from segcore.data.isbi import (MIRROR_H5, TEST_VOLUME, TRAIN_LABELS, TRAIN_VOLUME, holdout_split,
-                               load_isbi, read_tiff_stack, write_tiff_stack)
+from segcore.data.isbi import (MIRROR_H5, SPLITS, TEST_VOLUME, TRAIN_LABELS, TRAIN_VOLUME, holdout_split,
+                               load_isbi, read_prepared, read_tiff_stack, write_tiff_stack)
 from segcore.data.twin_isbi import write_isbi_twin
 
 
@@ -94,3 +94,20 @@ def test_holdout_split():
     for bad in (0, 10, 2.0):
         with pytest.raises(ValueError, match=r"n_eval must be an int in \[1, 9\]"):
             holdout_split(10, bad)
+
+
+def test_read_prepared_returns_the_split_and_names_bad_input(tmp_path):
+    volume = np.arange(3 * 4 * 4, dtype=np.uint8).reshape(3, 4, 4)
+    labels = np.full_like(volume, 255)
+    (tmp_path / "splits").mkdir()
+    np.save(tmp_path / "volume.npy", volume)
+    np.save(tmp_path / "labels.npy", labels)
+    for name, idx in zip(SPLITS, ([0, 1], [2])):
+        (tmp_path / "splits" / f"{name}.txt").write_text("".join(f"{i}\n" for i in idx))
+    v, lab, held = read_prepared(tmp_path, "heldout")
+    assert held == [2] and (v == volume).all() and (lab == labels).all()
+    assert read_prepared(tmp_path, "train")[2] == [0, 1]
+    with pytest.raises(ValueError, match="'test'; allowed: train, heldout"):
+        read_prepared(tmp_path, "test")
+    with pytest.raises(ValueError, match="not a prepared ISBI folder"):
+        read_prepared(tmp_path / "missing", "train")

@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segcore.models.fcn import FCN, VARIANTS, bilinear_kernel, bilinear_upsampling, crop_offsets
+from segcore.models.fcn import FCN, VARIANTS, crop_offsets
+from segcore.models.layers import bilinear_kernel, bilinear_upsampling
 from segcore.models.registry import (
     MODELS,
     PARENT,

@@ -19,8 +19,8 @@ from segcore.models.alexnet import (
     alexnet_channels,
     load_torchvision_alexnet,
 )
-from segcore.models.fcn import bilinear_kernel
 from segcore.models.googlenet import FCNGoogLeNet, GoogLeNetClassifier, load_torchvision_googlenet
+from segcore.models.layers import bilinear_kernel
 from segcore.models.registry import MODELS, build_model, parameter_count
 from segcore.models.surgery import convolutionalise, transplant
 

@@ -21,7 +21,7 @@ from segcore.data import nyud
 from segcore.data.twin_nyud import write_nyud_twin
 from segcore.data.download import CATALOG, DownloadError
 from segcore.config.params import load_params
-from segcore.pipeline.nyud import NYUD_FILES, download_nyud, prepare_nyud
+from segcore.data.fetch import NYUD_FILES, download_nyud, prepare_nyud
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -133,7 +133,7 @@ def test_failed_preparation_leaves_no_output(twin, tmp_path):
     bad = _write_bad(twin, tmp_path / "bad", lambda d: d["depths"].__setitem__((3, 80, 60), 0.0))
     params = load_params(ROOT / "params.yaml")
     with pytest.raises(nyud.DataError):
-        prepare_nyud(params, bad, tmp_path / "nyud_fcn")
+        prepare_nyud(bad, tmp_path / "nyud_fcn", params.nyud.val_fraction, params.seed)
     assert not (tmp_path / "nyud_fcn").exists() and not (tmp_path / "nyud_fcn.tmp").exists()
 
 
@@ -159,7 +159,7 @@ def test_download_records_the_unpublished_checksum_and_enforces_it(served, twin,
     params = dataclasses.replace(load_params(ROOT / "params.yaml"), data="real")
     record = tmp_path / "recorded.json"
     out = tmp_path / "data" / "nyud"
-    download_nyud(params, out, tmp_path / "downloads", progress=False, catalog=served, record_file=record)
+    download_nyud(None, out, tmp_path / "downloads", progress=False, catalog=served, record_file=record)
     for name in (nyud.LABELED_MAT, nyud.MAPPING_MAT, nyud.SPLITS_MAT):
         assert (out / name).read_bytes() == (twin / name).read_bytes()
     pinned = json.loads(record.read_text())[nyud.LABELED_MAT]
@@ -167,7 +167,7 @@ def test_download_records_the_unpublished_checksum_and_enforces_it(served, twin,
     # A later run with different bytes of the same size is refused, naming the record.
     (tmp_path / "downloads" / nyud.LABELED_MAT).write_bytes(b"x" * pinned["size"])
     with pytest.raises(DownloadError, match="recorded size"):
-        download_nyud(params, tmp_path / "other", tmp_path / "downloads", progress=False, catalog=served,
+        download_nyud(None, tmp_path / "other", tmp_path / "downloads", progress=False, catalog=served,
                       record_file=record)
     assert not (tmp_path / "other" / nyud.LABELED_MAT).exists()
 

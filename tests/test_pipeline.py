@@ -34,8 +34,9 @@ TRAIN_UNET = [f"train_unet@{n}" for n in ("unet-isbi", "unet-isbi-noborder", "un
 EVAL = [s.replace("train", "evaluate") for s in TRAIN]
 TRAIN, EVAL = (TRAIN + TRAIN_NYUD + TRAIN_SIFT + TRAIN_UNET,
                EVAL + [s.replace("train", "evaluate") for s in TRAIN_NYUD + TRAIN_SIFT + TRAIN_UNET])
-DATA = {"download@voc", "download@nyud", "download@siftflow", "download@isbi", "prepare_nyud", "prepare_siftflow",
-        "prepare_isbi", "hha"}
+DATA = {"download@voc", "download@nyud", "download@siftflow", "download@isbi", "prepare@nyud", "prepare@siftflow",
+        "prepare@isbi", "hha"}
+ALWAYS = {"device"}  # describes the machine on every run; what depends on it reruns only when it changed
 
 pytestmark = pytest.mark.slow
 
@@ -96,7 +97,7 @@ def _ran(log: str) -> set[str]:
 def test_repro_builds_everything_then_is_up_to_date(repo):
     work, env = repo
     log = _run([DVC, "repro"], work, env)
-    assert _ran(log) == {*DATA, *BACKBONES, "timing", "report", *TRAIN, *EVAL}
+    assert _ran(log) == {"params", *ALWAYS, *DATA, *BACKBONES, "timing", "report", *TRAIN, *EVAL}
     for name in ("table1.md", "table2.md", "table3.md", "table4.md", "table5.md", "unet.md", "unet.png",
                  "figure4.png", "curves.png"):
         assert (work / "reports" / name).stat().st_size > 0
@@ -116,10 +117,59 @@ def test_repro_builds_everything_then_is_up_to_date(repo):
     assert {"pixel_acc", "mean_acc", "mean_iu", "fw_iu"} <= set(metrics["seg11valid"])
     assert "voc2012_test" in metrics and metrics["profile"] == "smoke"
     again = _run([DVC, "repro"], work, env)
-    assert _ran(again) == set()
-    assert "Data and pipelines are up to date." in again
+    assert _ran(again) == ALWAYS
+    assert "Stage 'timing' didn't change, skipping" in again
     _run(["git", "add", "-A"], work, env)
     _run(["git", "commit", "-qm", "baseline"], work, env)
+
+
+def _changed_stages(work: Path, env: dict) -> set[str]:
+    return set(json.loads(_run([DVC, "status", "--json"], work, env))) - ALWAYS
+
+
+def test_a_paper_only_value_leaves_every_smoke_stage_up_to_date(repo):
+    work, env = repo
+    text = (work / "params.yaml").read_text()
+    try:
+        params = yaml.safe_load(text)
+        params["train"]["paper"]["momentum"] = 0.95  # read by the paper scale only
+        (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        assert _changed_stages(work, env) == {"params"}  # only the stage that reads params.yaml itself
+        log = _run([DVC, "repro"], work, env)
+        assert _ran(log) == {"params", *ALWAYS}  # its resolved files did not change: nothing else runs
+    finally:
+        (work / "params.yaml").write_text(text)
+        _run([DVC, "repro"], work, env)
+
+
+def test_editing_the_params_module_lists_the_training_stages(repo):
+    work, env = repo
+    module = work / "segcore" / "config" / "params.py"
+    text = module.read_text()
+    try:
+        module.write_text(text + "# edited\n")
+        changed = _changed_stages(work, env)
+        assert set(TRAIN) <= changed and "params" in changed
+    finally:
+        module.write_text(text)
+    assert _changed_stages(work, env) == set()
+
+
+def test_timing_reruns_on_another_machine_and_only_there(repo):
+    """A machine with a GPU is simulated by an `nvidia-smi` on PATH: the device description changes."""
+    work, env = repo
+    fake = work.parent / "other-machine-bin"
+    fake.mkdir(exist_ok=True)
+    smi = fake / "nvidia-smi"
+    smi.write_text("#!/bin/sh\necho 'NVIDIA Test GPU'\n")
+    smi.chmod(0o755)
+    elsewhere = dict(env, PATH=f"{fake}{os.pathsep}{env['PATH']}")
+    log = _run([DVC, "repro"], work, elsewhere)
+    assert _ran(log) == {*ALWAYS, "timing", "report"}
+    assert "NVIDIA Test GPU" in (work / "resolved" / "device.json").read_text()
+    assert _ran(_run([DVC, "repro"], work, elsewhere)) == ALWAYS  # the same machine again: up to date
+    log = _run([DVC, "repro"], work, env)  # back on this machine
+    assert _ran(log) <= {*ALWAYS, "timing", "report"} and _changed_stages(work, env) == set()
 
 
 def _clone(work: Path, env: dict) -> Path:
@@ -142,7 +192,7 @@ def test_remote_round_trip_leaves_the_other_clone_up_to_date(repo):
     assert not (other / "models/fcn8s/model.pt").exists()  # only .gitignore files came with git
     _run([DVC, "pull", "--run-cache"], other, env)
     log = _run([DVC, "repro"], other, env)
-    assert _ran(log) == set() and "Data and pipelines are up to date." in log
+    assert _ran(log) == ALWAYS
     for name in ("models/fcn8s/model.pt", "eval/fcn8s/per_class_iu.json", "reports/table2.md"):
         assert (other / name).read_bytes() == (work / name).read_bytes(), name
 
@@ -150,7 +200,8 @@ def test_remote_round_trip_leaves_the_other_clone_up_to_date(repo):
 def test_exp_run_with_scientific_lr_reruns_only_training_and_dependents(repo):
     work, env = repo
     log = _run([DVC, "exp", "run", "-S", "lr=1e-5"], work, env)
-    assert _ran(log) == {"report", *TRAIN, *EVAL} - {*TRAIN_UNET, *(s.replace("train", "evaluate") for s in TRAIN_UNET)}
+    assert _ran(log) == {"params", *ALWAYS, "report", *TRAIN, *EVAL} - {
+        *TRAIN_UNET, *(s.replace("train", "evaluate") for s in TRAIN_UNET)}
     # DVC wrote `lr: 1e-05`; the training code must have read a float, not the string '1e-05'.
     assert "lr: 1e-05" in (work / "params.yaml").read_text()
     import torch
@@ -177,7 +228,7 @@ def test_experiment_travels_to_the_other_clone_and_reruns_from_the_run_cache(rep
     # Training is what the run-cache saves. (Evaluation would rerun: its metrics files live in git,
     # cache: false, and `dvc push` carries only cached outputs for the run-cache.)
     log = _run([DVC, "exp", "run", "-S", "lr=1e-5", "train@fcn8s"], other, env)
-    assert _ran(log) == set()
+    assert _ran(log) <= {"params"}
     for stage in ("train@fcn32s", "train@fcn16s", "train@fcn8s"):
         assert f"Stage '{stage}' is cached - skipping run" in log
     assert (other / "models/fcn8s/model.pt").read_bytes() == (work / "models/fcn8s/model.pt").read_bytes()
@@ -189,7 +240,7 @@ def test_one_param_switches_training_to_torchrun(repo):
     launch = "runtime.launch='torchrun --standalone --nproc_per_node=2'"  # quoted: DVC parses -S values
     log = _run([DVC, "exp", "run", "-S", launch, "-S", "train.smoke.batch_size=2", "train@fcn32s"], work,
                dict(env, GLOO_SOCKET_IFNAME="lo", MASTER_ADDR="127.0.0.1"))
-    assert _ran(log) == {"train@fcn32s"} and "> torchrun --standalone --nproc_per_node=2 stages/train.py fcn32s" in log
+    assert _ran(log) == {"params", "train@fcn32s"} and "> torchrun --standalone --nproc_per_node=2 stages/train.py fcn32s" in log
     import torch
 
     record = torch.load(work / "models" / "fcn32s" / "model.pt", weights_only=False)

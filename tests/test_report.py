@@ -109,3 +109,58 @@ def test_fraction_units_print_plain_decimals():
 
     assert [_fmt(v, "frac") for v in (0.000005, 0.0382, 0.0069580078)] == ["0.000005", "0.0382", "0.006958"]
     assert _diff(0.345, 0.0382, "frac") == "+0.3068" and _diff(0.0001, 0.0003, "frac") == "-0.0002"
+
+
+def _narrow_params(source: str):
+    """Only the attributes a report may read (segcore.report.context.ReportParams), as the report stage passes."""
+    from types import SimpleNamespace
+
+    from segcore.config.params import load_params
+
+    params = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    return SimpleNamespace(profile=params.profile, data_source=source, scale_name=params.scale_name, lr=params.lr,
+                           width=params.width, recipe=params.recipe, unet_recipe=params.unet_recipe,
+                           twin=params.twin if source == "twin" else None,
+                           net=SimpleNamespace(learn_upsampling=params.net.learn_upsampling))
+
+
+def test_data_line_describes_the_data_set_and_the_scored_split():
+    from segcore.report.context import data_line
+    from segcore.train.experiments import EXPERIMENTS
+
+    metrics = {"seg11valid": {"images": 32}, "test": {"images": 16}, "heldout": {"slices": 2}}
+    real, twin = _narrow_params("real"), _narrow_params("twin")
+    assert (data_line(real, EXPERIMENTS["fcn8s"], metrics, "seg11valid")
+            == "PASCAL VOC2011/2012 + SBD, md5-verified downloads; trained on sbd_train, 32 seg11valid images")
+    assert (data_line(real, EXPERIMENTS["sift-fcn16s"], metrics, "test", trained=False)
+            == "SIFT Flow (2,488 / 200 split, 2 unannotated training images dropped); 16 test images")
+    t = twin.twin.isbi
+    assert (data_line(twin, EXPERIMENTS["unet-isbi"], metrics, "heldout", trained=False)
+            == f"synthetic ISBI 2012 twin (segcore.data.twin_isbi, seed {t.seed}, {t.n_slices} slices of "
+               f"{t.size} x {t.size}); 2 held-out slices")
+
+
+def test_table1_notes_read_only_the_report_params():
+    from segcore.config.params import load_params
+    from segcore.report.table1 import TABLE1_EXPERIMENTS, first_stage_lr, table1_notes
+    from segcore.train.experiments import EXPERIMENTS
+
+    params = load_params(Path(__file__).resolve().parents[1] / "params.yaml")
+    for name in TABLE1_EXPERIMENTS:
+        backbone = EXPERIMENTS[name].backbone
+        assert first_stage_lr(_narrow_params("twin"), backbone) == params.base_lr(0, backbone)
+    metrics = {TABLE1_EXPERIMENTS[0]: {"voc2011_val": {"images": 48}}}
+    entry = {"size": 500, "dtype": "float32", "trials": 3, "warmup": 1, "device": "CPU", "torch": "x"}
+    timing = {EXPERIMENTS[TABLE1_EXPERIMENTS[0]].arch: entry}
+    assert "scored on all 48 voc2011_val images" in table1_notes(_narrow_params("real"), metrics, timing,
+                                                                  "voc2011_val")[0]
+
+
+def test_every_registered_table_is_a_report_output_in_dvc_yaml():
+    import yaml
+
+    from segcore.report.tables import TABLES
+
+    stage = yaml.safe_load((Path(__file__).resolve().parents[1] / "dvc.yaml").read_text())["stages"]["report"]
+    outs = {next(iter(o)) if isinstance(o, dict) else o for o in stage["outs"]}
+    assert {f"reports/{name}.md" for name in TABLES} <= outs

@@ -13,8 +13,6 @@ import torch
 
 from segcore.data import specs as datasets
 from segcore.models import heads
-from segcore.pipeline import stages as pipeline
-from segcore.pipeline import siftflow as pipeline_siftflow
 from segcore.data import siftflow
 from segcore.data.twin_siftflow import write_siftflow_twin
 from segcore.data.download import Archive, DownloadError
@@ -22,6 +20,14 @@ from segcore.eval.metrics import scores
 from segcore.models.registry import build_model
 from segcore.config.params import PerArch, load_params
 from segcore.train.loop import heads_loss
+from segcore.pipeline import views
+from segcore.pipeline.backbone import make_backbone
+from segcore.pipeline.train import train_experiment
+from segcore.pipeline.evaluate import evaluate_experiment
+from segcore.pipeline.evaluate import split_scores
+from segcore.pipeline import data as pipe_data
+from segcore.train.experiments import get_experiment
+from segcore.data import fetch
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -58,13 +64,13 @@ def test_absent_classes_leave_the_means_predicted_or_not():
 
 
 def test_split_scores_name_the_absent_classes_from_the_matrix():
-    exp = pipeline.get_experiment("sift-fcn16s")
+    exp = get_experiment("sift-fcn16s")
     sem = np.zeros((33, 33), np.int64)
     present = [i for i in range(33) if siftflow.CLASSES[i] not in ("cow", "desert", "moon")]
     sem[present, present] = 7
     geo = np.diag([5, 3, 2]).astype(np.int64)
     geo[0, 1] = 10
-    metrics, per_class = pipeline.split_scores(exp, [sem, geo], images=4)
+    metrics, per_class = split_scores(exp, [sem, geo], images=4)
     assert per_class["absent_from_ground_truth"] == ["cow", "desert", "moon"]
     assert metrics["classes_scored"] == 30 and metrics["mean_iu"] == 100.0
     assert metrics["geo_acc"] == pytest.approx(100 * 10 / 20)
@@ -176,14 +182,14 @@ def test_download_serves_the_zip_from_127_0_0_1_and_pins_its_checksum(tmp_path):
         catalog = {"siftflow": Archive("siftflow", url, "SiftFlowDataset.zip", None, None, "SiftFlowDataset")}
         params = dataclasses.replace(load_params(ROOT / "params.yaml"), data="real")
         record = tmp_path / "records.json"
-        pipeline_siftflow.download_siftflow(params, tmp_path / "data", tmp_path / "dl", progress=False,
+        fetch.download_siftflow(views.download(params, "siftflow")["twin"], tmp_path / "data", tmp_path / "dl", progress=False,
                                             catalog=catalog, record_file=record)
         assert (tmp_path / "data" / siftflow.ROOT / siftflow.TEST_LIST).exists()
         assert "SiftFlowDataset.zip" in record.read_text()
         (tmp_path / "dl" / "SiftFlowDataset.zip").write_bytes(b"changed")  # a later, different download
         shutil.rmtree(tmp_path / "data")
         with pytest.raises(DownloadError):
-            pipeline_siftflow.download_siftflow(params, tmp_path / "data", tmp_path / "dl", progress=False,
+            fetch.download_siftflow(views.download(params, "siftflow")["twin"], tmp_path / "data", tmp_path / "dl", progress=False,
                                                 catalog=catalog, record_file=record)
         assert not (tmp_path / "data" / siftflow.ROOT).exists()
     finally:
@@ -204,13 +210,13 @@ def learned(tmp_path_factory):
             params.backbone.smoke, iterations=PerArch(30, 2, 2), batch_size=8, image_size=32)),
         twin=dataclasses.replace(params.twin, siftflow=dataclasses.replace(params.twin.siftflow, n_train=24,
                                                                            n_test=8, size=48)))
-    pipeline_siftflow.download_siftflow(params, tmp / "raw", tmp / "dl", progress=False)
-    pipeline_siftflow.prepare_siftflow(params, tmp / "raw", tmp / "fcn")
-    pipeline.make_backbone(params, "vgg16", tmp / "vgg16.pt", progress=False)
-    pipeline.train_experiment(params, "sift-fcn32s", tmp / "fcn", tmp / "vgg16.pt", [tmp / "vgg16.pt"],
+    fetch.download_siftflow(views.download(params, "siftflow")["twin"], tmp / "raw", tmp / "dl", progress=False)
+    pipe_data.prepare("siftflow", views.prepare(params, "siftflow"), tmp / "raw", tmp / "fcn")
+    make_backbone(views.backbone(params, "vgg16"), "vgg16", tmp / "vgg16.pt", progress=False)
+    train_experiment(views.train(params, "sift-fcn32s"), tmp / "fcn", tmp / "vgg16.pt", [tmp / "vgg16.pt"],
                               tmp / "m32", tmp / "m32" / "ck.pt", progress=False)
-    metrics = pipeline.evaluate_experiment(params, "sift-fcn32s", tmp / "fcn", tmp / "m32" / "model.pt",
-                                           tmp / "m32.json", tmp / "eval32", keep=1)
+    metrics = evaluate_experiment({**views.evaluate(params, "sift-fcn32s"), "figure_images": 1}, tmp / "fcn", tmp / "m32" / "model.pt",
+                                           tmp / "m32.json", tmp / "eval32")
     return params, tmp, metrics
 
 
@@ -231,10 +237,10 @@ def test_two_headed_model_file_rebuilds_and_16s_trains_from_it(learned):
     params, tmp, _ = learned
     record = torch.load(tmp / "m32" / "model.pt", weights_only=False)
     assert record["n_classes"] == {"sem": 33, "geo": 3}
-    assert datasets.n_classes(pipeline.get_experiment("sift-fcn16s")) == {"sem": 33, "geo": 3}
+    assert datasets.n_classes(get_experiment("sift-fcn16s")) == {"sem": 33, "geo": 3}
     short = dataclasses.replace(params, train=dataclasses.replace(params.train, smoke=dataclasses.replace(
         params.train.smoke, schedules={**params.train.smoke.schedules, "siftflow_skip": 2}, val_every=2, checkpoint_every=2)))
-    pipeline.train_experiment(short, "sift-fcn16s", tmp / "fcn", tmp / "vgg16.pt", [tmp / "m32" / "model.pt"],
+    train_experiment(views.train(short, "sift-fcn16s"), tmp / "fcn", tmp / "vgg16.pt", [tmp / "m32" / "model.pt"],
                               tmp / "m16", tmp / "m16" / "ck.pt", progress=False)
     state = torch.load(tmp / "m16" / "model.pt", weights_only=False)["state_dict"]
     assert "score_pool4_geo.weight" in state and "upscore16_sem.weight" in state

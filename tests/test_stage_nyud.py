@@ -8,9 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from segcore.pipeline import stages as pipeline
-from segcore.pipeline import nyud as pipeline_nyud
 from segcore.config.params import PerArch, load_params
+from segcore.pipeline import views
+from segcore.pipeline.backbone import make_backbone
+from segcore.pipeline.train import train_experiment
+from segcore.pipeline.evaluate import evaluate_experiment
+from segcore.pipeline import data as pipe_data
+from segcore.data import fetch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,15 +32,15 @@ def tiny(tmp_path_factory):
             params.backbone.smoke, iterations=PerArch(2, 2, 2), batch_size=2, image_size=32)),
         twin=dataclasses.replace(params.twin, nyud=dataclasses.replace(params.twin.nyud, n_train=5, n_test=2,
                                                                        scale=0.125)))
-    pipeline_nyud.download_nyud(params, tmp / "nyud", tmp / "dl", progress=False)
-    pipeline_nyud.prepare_nyud(params, tmp / "nyud", tmp / "fcn")
-    pipeline_nyud.encode_hha(tmp / "fcn", tmp / "hha", workers=1)
-    pipeline.make_backbone(params, "vgg16", tmp / "vgg16.pt", progress=False)
+    fetch.download_nyud(views.download(params, "nyud")["twin"], tmp / "nyud", tmp / "dl", progress=False)
+    pipe_data.prepare("nyud", views.prepare(params, "nyud"), tmp / "nyud", tmp / "fcn")
+    pipe_data.encode_hha(tmp / "fcn", tmp / "hha", workers=1)
+    make_backbone(views.backbone(params, "vgg16"), "vgg16", tmp / "vgg16.pt", progress=False)
     return params, tmp
 
 
 def _train(params, tmp, name, inits):
-    return pipeline.train_experiment(params, name, tmp / "fcn", tmp / "vgg16.pt", inits, tmp / name,
+    return train_experiment(views.train(params, name), tmp / "fcn", tmp / "vgg16.pt", inits, tmp / name,
                                      tmp / name / "ck.pt", progress=False, hha_root=tmp / "hha")
 
 
@@ -52,8 +56,8 @@ def test_every_table4_net_trains_evaluates_and_fuses_its_streams(tiny):
     _train(params, tmp, "nyud-rgbhha16s", [tmp / "nyud-rgbhha" / "model.pt"])
     fused = torch.load(tmp / "nyud-rgbhha16s" / "model.pt", weights_only=False)
     assert "hha.score_pool4.weight" in fused["state_dict"]
-    metrics = pipeline.evaluate_experiment(params, "nyud-rgbhha16s", tmp / "fcn", tmp / "nyud-rgbhha16s" / "model.pt",
-                                           tmp / "m.json", tmp / "eval", keep=1, hha_root=tmp / "hha")
+    metrics = evaluate_experiment({**views.evaluate(params, "nyud-rgbhha16s"), "figure_images": 1}, tmp / "fcn", tmp / "nyud-rgbhha16s" / "model.pt",
+                                           tmp / "m.json", tmp / "eval", hha_root=tmp / "hha")
     assert metrics["test"]["images"] == 2 and 0 <= metrics["test"]["mean_iu"] <= 100
     assert metrics["val"]["images"] == 1
 

@@ -6,9 +6,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from segcore.pipeline import stages as pipeline
 from segcore.data.twin_voc import write_voc_twin
 from segcore.config.params import PerArch, load_params
+from segcore.pipeline import train as pipe_train
+from segcore.pipeline import views
+from segcore.pipeline.backbone import make_backbone
+from segcore.pipeline.train import train_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,12 +27,12 @@ def setup(tmp_path_factory):
         train=dataclasses.replace(params.train, smoke=smoke),
         backbone=dataclasses.replace(params.backbone, smoke=pre))
     write_voc_twin(tmp / "voc", seed=1, n_sbd_train=4, n_voc_train=2, n_voc_val=4, n_test=1, min_size=32, max_size=40)
-    pipeline.make_backbone(params, "vgg16", tmp / "bb.pt", progress=False)
+    make_backbone(views.backbone(params, "vgg16"), "vgg16", tmp / "bb.pt", progress=False)
     return params, tmp
 
 
 def _train(params, tmp, out="m"):
-    return pipeline.train_experiment(params, "fcn32s", tmp / "voc", tmp / "bb.pt", [tmp / "bb.pt"], tmp / out,
+    return train_experiment(views.train(params, "fcn32s"), tmp / "voc", tmp / "bb.pt", [tmp / "bb.pt"], tmp / out,
                                      tmp / "ck" / f"{out}.pt", progress=False)
 
 
@@ -78,6 +81,6 @@ def test_checkpoint_without_its_curves_trains_from_the_start(setup, capsys):
 def test_checkpoint_written_by_other_code_is_not_resumed(setup, capsys, monkeypatch):
     params, tmp = setup
     _train(params, tmp, "c")
-    monkeypatch.setattr(pipeline, "code_digest", lambda: "other code")
+    monkeypatch.setattr(pipe_train, "code_digest", lambda: "other code")
     _train(params, tmp, "c")
     assert "belongs to other params or inputs; training from the start" in capsys.readouterr().out

@@ -9,12 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from segcore.pipeline import stages as pipeline
-from segcore.pipeline import unet as pipeline_unet
 from segcore.data import isbi
 from segcore.data.isbi_dataset import IsbiDataset
 from segcore.config.params import load_params
 from segcore.train.loop import pixel_loss
+from segcore.pipeline import views
+from segcore.pipeline.train import train_experiment
+from segcore.pipeline.evaluate import evaluate_experiment
+from segcore.pipeline import data as pipe_data
+from segcore.data import fetch
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -41,23 +44,23 @@ def tiny(tmp_path_factory):
     params = dataclasses.replace(
         params, unet=dataclasses.replace(params.unet, smoke=smoke),
         twin=dataclasses.replace(params.twin, isbi=dataclasses.replace(params.twin.isbi, n_slices=5, size=64)))
-    pipeline_unet.download_isbi(params, tmp / "raw", tmp / "dl", progress=False)
-    sizes = pipeline_unet.prepare_isbi(params, tmp / "raw", tmp / "fcn")
+    fetch.download_isbi(views.download(params, "isbi")["twin"], tmp / "raw", tmp / "dl", progress=False)
+    sizes = pipe_data.prepare("isbi", views.prepare(params, "isbi"), tmp / "raw", tmp / "fcn")
     return params, tmp, sizes
 
 
 def test_prepare_holds_out_the_last_slices(tiny):
     params, tmp, sizes = tiny
     assert sizes == {"train": 4, "heldout": 1, "test": 5}
-    _, _, held = pipeline_unet.read_prepared(tmp / "fcn", "heldout")
+    _, _, held = isbi.read_prepared(tmp / "fcn", "heldout")
     assert held == [4]
     with pytest.raises(ValueError, match="unknown ISBI split 'test'"):
-        pipeline_unet.read_prepared(tmp / "fcn", "test")
+        isbi.read_prepared(tmp / "fcn", "test")
 
 
 def test_training_items_are_augmented_and_weighted_deterministically(tiny):
     _, tmp, _ = tiny
-    volume, labels, idx = pipeline_unet.read_prepared(tmp / "fcn", "train")
+    volume, labels, idx = isbi.read_prepared(tmp / "fcn", "train")
     ds = IsbiDataset(volume, labels, idx, train=True)
     x, target, name, weight = ds[7]
     assert x.shape == (1, 64, 64) and target.shape == weight.shape == (64, 64)
@@ -74,12 +77,12 @@ def test_training_items_are_augmented_and_weighted_deterministically(tiny):
 
 def test_unet_trains_from_scratch_and_is_scored_like_the_challenge(tiny):
     params, tmp, _ = tiny
-    pipeline.train_experiment(params, "unet-isbi", tmp / "fcn", None, [], tmp / "m", tmp / "m" / "ck.pt",
+    train_experiment(views.train(params, "unet-isbi"), tmp / "fcn", None, [], tmp / "m", tmp / "m" / "ck.pt",
                               progress=False)
     record = torch.load(tmp / "m" / "model.pt", weights_only=False)
     assert record["arch"] == "unet" and record["in_channels"] == 1 and record["width"] == params.unet.smoke.width
-    metrics = pipeline.evaluate_experiment(params, "unet-isbi", tmp / "fcn", tmp / "m" / "model.pt",
-                                           tmp / "m.json", tmp / "eval", keep=1)
+    metrics = evaluate_experiment({**views.evaluate(params, "unet-isbi"), "figure_images": 1}, tmp / "fcn", tmp / "m" / "model.pt",
+                                           tmp / "m.json", tmp / "eval")
     held = metrics["heldout"]
     for key in ("warping_error", "rand_error", "pixel_error"):
         assert 0.0 <= held[key] <= 1.0
@@ -92,5 +95,5 @@ def test_unet_trains_from_scratch_and_is_scored_like_the_challenge(tiny):
 def test_scratch_nets_refuse_init_files_and_fcns_need_a_backbone(tiny):
     params, tmp, _ = tiny
     with pytest.raises(ValueError, match="starts from 0 file"):
-        pipeline.train_experiment(params, "unet-isbi", tmp / "fcn", None, [tmp / "x.pt"], tmp / "m2",
+        train_experiment(views.train(params, "unet-isbi"), tmp / "fcn", None, [tmp / "x.pt"], tmp / "m2",
                                   tmp / "m2" / "ck.pt", progress=False)

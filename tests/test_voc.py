@@ -238,3 +238,50 @@ def test_class_styles_are_distinct_with_thin_parts() -> None:
     styles = [STYLES[c] for c in range(1, 21)]
     assert len({s.hue for s in styles}) == 20
     assert sum(s.shape in THIN_SHAPES for s in styles) >= 8  # where FCN-8s should beat FCN-32s
+
+
+# The data set registry (segcore.data.specs): one DataSpec per data set, looked up by experiments.
+
+def _exp(dataset: str, modality: str = "rgb"):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(name=f"test-{dataset}", dataset=dataset, modality=modality, train_split="voc2011_train",
+                           border_weights=True)
+
+
+def test_split_dataset_comes_from_the_voc_spec(root: Path) -> None:
+    from segcore.data import specs
+    from segcore.data.preprocess import TORCHVISION_IMAGENET
+
+    exp = _exp("voc")
+    inputs = specs.make_inputs(exp, TORCHVISION_IMAGENET, root, None)
+    assert inputs == specs.Inputs(TORCHVISION_IMAGENET)
+    data = specs.split_dataset(exp, "voc2011_val", root, None, inputs)
+    assert len(data) == TWIN["n_voc_val"] and data[0][0].shape[0] == specs.in_channels(exp) == 3
+
+
+def test_every_data_set_has_one_spec() -> None:
+    from segcore.data import specs
+    from segcore.data.isbi_dataset import GREY
+
+    assert list(specs.DATASETS) == ["voc", "nyud", "siftflow", "isbi"]
+    assert specs.n_classes(_exp("siftflow")) == {"sem": 33, "geo": 3} and specs.n_classes(_exp("voc")) == 21
+    assert [specs.in_channels(_exp("nyud", m)) for m in ("rgb", "rgbd", "hha", "rgbhha")] == [3, 4, 3, 6]
+    assert specs.in_channels(_exp("isbi")) == 1 and specs.scratch_preprocess(_exp("isbi")) == GREY
+    assert specs.EXCLUDE_ABSENT == {"siftflow"} and specs.CLASS_NAMES["isbi"] == ("membrane", "cell")
+    with pytest.raises(ValueError, match="unknown data set 'kitti'; known: voc, nyud, siftflow, isbi"):
+        specs.n_classes(_exp("kitti"))
+    with pytest.raises(ValueError, match="pass the hha stage's output"):
+        specs.make_inputs(_exp("nyud", "hha"), GREY, Path("."), None)
+
+
+def test_report_descriptions_of_the_real_data_and_the_twins() -> None:
+    from segcore.data.specs import DATASETS
+
+    nyud = DATASETS["nyud"]
+    assert nyud.describe("real") == "NYU Depth v2 labeled (795 / 654 split, 40 classes)"
+    assert (nyud.describe("twin", {"seed": 1, "n_train": 24, "n_test": 16, "scale": 0.25})
+            == "synthetic NYUD twin (segcore.data.twin_nyud, seed 1, 24 + 16 rooms at x0.25 of 480 x 640)")
+    assert DATASETS["voc"].describe("twin", {"seed": 0}) == "synthetic VOC + SBD twin (segcore.data.twin_voc, seed 0)"
+    with pytest.raises(ValueError, match="'twin' with the twin's sizes"):
+        DATASETS["isbi"].describe("twin")

@@ -20,8 +20,10 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
 
+from segcore.core.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError, ValueError):
     """A params value is missing, unknown, of the wrong type or out of range."""
 
 

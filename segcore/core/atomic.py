@@ -8,8 +8,6 @@ import shutil
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-import torch
-
 
 def _tmp(path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -28,6 +26,8 @@ def write_json(path: Path | str, data: Any) -> None:
 
 
 def torch_save(obj: Any, path: Path | str) -> None:
+    import torch  # here, not at the top: the device stage writes its JSON without paying torch's import
+
     path = Path(path)
     tmp = _tmp(path)
     torch.save(obj, tmp)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import platform
-from pathlib import Path
 
 import torch
+
+from segcore.core.machine import cpu_model
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -34,16 +35,6 @@ def synchronize(device: torch.device | str) -> None:
     device = torch.device(device)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def cpu_model() -> str:
-    """The CPU's marketing name from /proc/cpuinfo (Linux), else platform.processor()."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def describe(device: torch.device | str) -> str:

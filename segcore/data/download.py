@@ -26,12 +26,13 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from tqdm import tqdm
 
+from segcore.core.errors import UserError
 from segcore.core import atomic
 
 _USER_AGENT = "segcore-download/0.1"
 
 
-class DownloadError(RuntimeError):
+class DownloadError(UserError, RuntimeError):
     """A download, verification or extraction failed; the message says what to do."""
 
 

@@ -33,6 +33,7 @@ MIRROR_H5 = "isbi.h5"
 MIRROR_URL = "https://oc.embl.de/index.php/s/h0TkwqxU0PJDdMd/download"
 MIRROR_SHA256 = "0e10fe909a1243084d91773470856993b7d40126a12e85f0f1345a7a9e512f29"
 CELL, MEMBRANE = 255, 0
+SPLITS = ("train", "heldout")  # the prepared folder's splits/<split>.txt (no test labels exist)
 
 
 @dataclass(frozen=True)
@@ -149,3 +150,19 @@ def holdout_split(n_slices: int, n_eval: int) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"n_eval must be an int in [1, {n_slices - 1}] for {n_slices} slices, "
                          f"got {n_eval!r}")
     return np.arange(n_slices - n_eval), np.arange(n_slices - n_eval, n_slices)
+
+
+def read_prepared(root: Path | str, split: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """(volume (S, H, W) uint8, labels (S, H, W) uint8, slice indices of ``split``) of a prepared folder.
+
+    The folder holds volume.npy, labels.npy and splits/<split>.txt, as the prepare_isbi stage writes them.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"unknown ISBI split {split!r}; allowed: {', '.join(SPLITS)}")
+    root = Path(root)
+    try:
+        volume, labels = np.load(root / "volume.npy"), np.load(root / "labels.npy")
+        indices = [int(v) for v in (root / "splits" / f"{split}.txt").read_text().split()]
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{root} is not a prepared ISBI folder (run prepare_isbi): {err}") from None
+    return volume, labels, indices

@@ -24,6 +24,8 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from scipy.io.matlab import MatReadError
 
+from segcore.core.errors import UserError
+
 CLASSES = (
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
     "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",
@@ -34,7 +36,7 @@ VOID = 255
 SEG11VALID_SIZE = 736  # VOC2011 seg val minus SBD train, on the real data (FCN paper, sec. 4)
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """A data file is missing, unreadable, corrupt or holds values outside the allowed set."""
 
 

@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segcore.models.layers import SingleUpsamplingFCN, channel_scaler, load_mapped
+from segcore.models.fcn import SingleUpsamplingFCN
+from segcore.models.layers import channel_scaler, load_torchvision_classifier, sequential_key_map
 from segcore.models.vgg import init_vgg_weights
 
 # (name, output channels at width 1, kernel, stride, padding) for conv1 ... conv5.
@@ -107,29 +108,26 @@ class AlexNetClassifier(nn.Module):
 
 def torchvision_alexnet_key_map() -> dict[str, str]:
     """torchvision `alexnet` key -> our key (features.0.weight -> conv1.weight, ...)."""
-    mapping: dict[str, str] = {}
-    index = 0  # position in torchvision's `features` Sequential (conv, ReLU, [MaxPool], ...)
+    features: list[str | None] = []  # torchvision's `features` Sequential
     for name, *_ in ALEXNET_CONVS:
-        for p in ("weight", "bias"):
-            mapping[f"features.{index}.{p}"] = f"{name}.{p}"
-        index += 3 if name in POOL_AFTER else 2
+        features += [name, None] + ([None] if name in POOL_AFTER else [])  # conv, ReLU, [MaxPool]
     # torchvision classifier: Dropout, Linear, ReLU, Dropout, Linear, ReLU, Linear
-    for tv_index, name in ((1, "fc6"), (4, "fc7"), (6, "fc8")):
-        for p in ("weight", "bias"):
-            mapping[f"classifier.{tv_index}.{p}"] = f"{name}.{p}"
-    return mapping
+    classifier = [None, "fc6", None, None, "fc7", None, "fc8"]
+    return sequential_key_map({"features": features, "classifier": classifier})
 
 
 def load_torchvision_alexnet(
     state_dict: Mapping[str, torch.Tensor], dropout: float = 0.5
 ) -> AlexNetClassifier:
     """Full-width AlexNetClassifier holding a torchvision `alexnet` state dict (ImageNet weights)."""
-    if "classifier.6.weight" not in state_dict:
-        raise ValueError("not a torchvision alexnet state dict: no classifier.6.weight (fc8)")
-    n_classes = state_dict["classifier.6.weight"].shape[0]
-    with torch.device("meta"):  # skip initialising 61M weights that are overwritten
-        model = AlexNetClassifier(n_classes=n_classes, width=1.0, dropout=dropout)
-    return load_mapped(model, state_dict, torchvision_alexnet_key_map(), "torchvision alexnet")
+    return load_torchvision_classifier(  # type: ignore[return-value]
+        state_dict,
+        lambda n: AlexNetClassifier(n_classes=n, width=1.0, dropout=dropout),
+        torchvision_alexnet_key_map(),
+        "alexnet",
+        "classifier.6.weight",
+        fc_name="fc8",
+    )
 
 
 class FCNAlexNet(SingleUpsamplingFCN):

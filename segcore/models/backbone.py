@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from segcore.config.schema import ConfigError
 from segcore.core import atomic
 from segcore.data.twin_voc import render_object_image
 from segcore.models.alexnet import AlexNetClassifier, load_torchvision_alexnet
@@ -62,7 +63,7 @@ def get_arch(name: str) -> BackboneArch:
     try:
         return ARCHS[name]
     except KeyError:
-        raise ValueError(f"unknown backbone {name!r}; allowed: {', '.join(ARCHS)}") from None
+        raise ConfigError(f"unknown backbone {name!r}; allowed: {', '.join(ARCHS)}") from None
 
 
 def _batch(rng: np.random.Generator, size: int, n: int) -> tuple[list[np.ndarray], np.ndarray]:

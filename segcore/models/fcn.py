@@ -5,18 +5,28 @@ upscore2, score_pool4, upscore_pool4, score_pool3, upscore8, upscore16, upscore)
 of the variants share keys and staged training copies weights by name.
 
 Crop offsets are not typed in: `FCN` derives them from its own layers' kernel/stride/padding with
-Caffe's coordinate-mapping rule (see `coord_map`), so changing a layer changes its crop.
+Caffe's coordinate-mapping rule (`segcore.models.layers.coord_map`), so changing a layer changes
+its crop.
+
+`SingleUpsamplingFCN` is "trunk -> score_fr -> upscore -> crop": the FCN-32s head on any trunk,
+the base of FCN-AlexNet and FCN-GoogLeNet. Its crop offset is derived from the trunk's layers in
+the same way, so a trunk change moves the crop with it.
 """
 
 from __future__ import annotations
-
-from fractions import Fraction
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from segcore.models.layers import (
+    IDENTITY_MAP,
+    bilinear_upsampling,
+    compose,
+    crop_offset,
+    crop_to,
+    score_layer,
+)
 from segcore.models.vgg import (
     FC6_KERNEL,
     VGG16_BLOCKS,
@@ -31,106 +41,6 @@ VARIANTS = ("32s", "16s", "8s", "8s-atonce")
 ATONCE_POOL4_SCALE = 0.01
 ATONCE_POOL3_SCALE = 0.0001
 CONV1_1_PAD = 100  # lets any input size survive fc6 (7x7, pad 0) and the crops
-
-AffineMap = tuple[Fraction, Fraction]  # out = scale * in + offset, in pixel-centre coordinates
-
-
-def bilinear_kernel(channels: int, k: int) -> torch.Tensor:
-    """Bilinear-interpolation weight (channels, channels, k, k) for a k x k transposed conv.
-
-    Nonzero only on the diagonal (channel i -> channel i) so every class upsamples on its own.
-    """
-    if channels < 1 or k < 1:
-        raise ValueError(f"channels and k must be >= 1, got channels={channels}, k={k}")
-    f = (k + 1) // 2
-    c = f - 1 if k % 2 == 1 else f - 0.5
-    ramp = 1 - (torch.arange(k, dtype=torch.float64) - c).abs() / f  # (k,)
-    filt = (ramp[:, None] * ramp[None, :]).to(torch.float32)  # (k, k)
-    weight = torch.zeros(channels, channels, k, k)
-    weight[range(channels), range(channels)] = filt
-    return weight
-
-
-def score_layer(c_in: int, n_classes: int) -> nn.Conv2d:
-    """1x1 scoring conv, zero init: a fresh skip adds nothing, so a 16s net starts from its 32s
-    parent's coarse scores, and a fresh net predicts all zeros instead of random noise."""
-    layer = nn.Conv2d(c_in, n_classes, 1)
-    nn.init.zeros_(layer.weight)
-    nn.init.zeros_(layer.bias)
-    return layer
-
-
-def bilinear_upsampling(n_classes: int, k: int, stride: int, learnable: bool = False) -> nn.ConvTranspose2d:
-    """Transposed conv without bias, bilinear weights; frozen unless `learnable` (reference: lr 0).
-
-    A fixed one is grouped (one k x k filter per class, weight (n, 1, k, k)): it computes exactly
-    what the reference's dense diagonal kernel computes, with 1/n of the work. Why it matters: at
-    n = 21 the dense 64x64 upscore cost more than the whole 1/8-width trunk. A learnable one stays
-    dense (weight (n, n, k, k), diagonal at the start), so training may mix classes as Caffe's can.
-    """
-    groups = 1 if learnable else n_classes
-    layer = nn.ConvTranspose2d(n_classes, n_classes, k, stride=stride, bias=False, groups=groups)
-    kernel = bilinear_kernel(n_classes, k)
-    with torch.no_grad():
-        layer.weight.copy_(kernel if learnable else kernel[range(n_classes), range(n_classes)].unsqueeze(1))
-    layer.weight.requires_grad_(learnable)
-    return layer
-
-
-def crop_to(t: torch.Tensor, offset: int, like: torch.Tensor) -> torch.Tensor:
-    """t[..., off:off + H, off:off + W] with (H, W) of `like`; never silently comes out short."""
-    h, w = like.shape[-2:]
-    if t.shape[-2] < offset + h or t.shape[-1] < offset + w:
-        raise ValueError(f"cannot crop {tuple(t.shape[-2:])} at offset {offset} to {(h, w)}")
-    return t[..., offset : offset + h, offset : offset + w]
-
-
-def _square(value: int | tuple[int, ...], what: str, layer: nn.Module) -> int:
-    """One int from a possibly-tuple conv attribute; FCN only uses square kernels."""
-    if isinstance(value, int):
-        return value
-    if len(set(value)) != 1:
-        raise ValueError(f"non-square {what} {value} in {layer}; only square layers are supported")
-    return value[0]
-
-
-def coord_map(layer: nn.Module) -> AffineMap:
-    """Affine map of pixel coordinates from a layer's input to its output (Caffe's coord_map).
-
-    conv / pool (k, s, p): out = in / s + (p - (k - 1) / 2) / s
-    transposed conv:       out = s * in + (k - 1) / 2 - p
-    """
-    k = _square(layer.kernel_size, "kernel_size", layer)
-    s = _square(layer.stride, "stride", layer)
-    p = _square(layer.padding, "padding", layer)
-    d = _square(getattr(layer, "dilation", 1), "dilation", layer)
-    k_eff = (k - 1) * d + 1
-    if isinstance(layer, nn.ConvTranspose2d):
-        return Fraction(s), Fraction(k_eff - 1, 2) - p
-    if isinstance(layer, (nn.Conv2d, nn.MaxPool2d)):
-        return Fraction(1, s), (p - Fraction(k_eff - 1, 2)) / s
-    raise ValueError(f"no coordinate map for {type(layer).__name__}; expected conv, pool or deconv")
-
-
-def compose(layers: Sequence[nn.Module]) -> AffineMap:
-    """Coordinate map of a chain of layers, input of the first -> output of the last."""
-    scale, offset = Fraction(1), Fraction(0)
-    for layer in layers:
-        a, b = coord_map(layer)
-        scale, offset = a * scale, a * offset + b
-    return scale, offset
-
-
-def crop_offset(big: AffineMap, ref: AffineMap) -> int:
-    """Offset at which map `big` is cropped to align with map `ref` (both mapped from the input).
-
-    Equal scales are required; the offset difference must be a non-negative whole pixel count.
-    """
-    diff = big[1] - ref[1]
-    if big[0] != ref[0] or diff < 0 or diff.denominator != 1:
-        raise ValueError(f"cannot align coordinate maps {big} and {ref} by an integer crop >= 0")
-    return int(diff)
-
 
 Heads = dict[str, int]  # head name -> class count, e.g. {"sem": 33, "geo": 3} (SIFT Flow)
 
@@ -230,7 +140,7 @@ class FCN(nn.Module):
 
     def _derive_crop_offsets(self) -> dict[str, int]:
         """Crop offsets from layer arithmetic: 32s {score: 19}; 8s {score_pool4c: 5, ...}."""
-        data: AffineMap = (Fraction(1), Fraction(0))
+        data = IDENTITY_MAP
         if self.variant == "32s":
             return {"score": crop_offset(compose(self._chain("fc7", "score_fr", "upscore")), data)}
         # A fuse is an addition: it lives on the grid of the upsampled map it adds to.
@@ -290,3 +200,36 @@ def crop_offsets(variant: str) -> dict[str, int]:
     """Crop offsets of an FCN variant, derived from its layers (they do not depend on width)."""
     with torch.device("meta"):  # geometry only: no weights allocated
         return FCN(n_classes=1, variant=variant).crop_offsets
+
+
+class SingleUpsamplingFCN(nn.Module):
+    """Base: trunk features -> score_fr (1x1, zero) -> upscore (fixed bilinear) -> crop.
+
+    Subclasses build their trunk, call `_build_head`, and implement `features` (the trunk's
+    forward) and `coordinate_path` (the trunk's layers whose kernel/stride/padding move pixel
+    coordinates, in forward order).
+    """
+
+    in_channels: int
+    n_classes: int
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C_in, H, W) -> trunk output (N, C, h, w) fed to score_fr."""
+        raise NotImplementedError
+
+    def coordinate_path(self) -> list[nn.Module]:
+        """Conv / pool layers from the input to score_fr's input, in forward order."""
+        raise NotImplementedError
+
+    def _build_head(self, c_trunk: int, n_classes: int, k: int, stride: int) -> None:
+        self.score_fr = score_layer(c_trunk, n_classes)
+        self.upscore = bilinear_upsampling(n_classes, k, stride)  # fixed, as the reference
+        path = self.coordinate_path() + [self.score_fr, self.upscore]
+        self.crop_offsets = {"score": crop_offset(compose(path), IDENTITY_MAP)}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, C_in, H, W) float -> logits (N, n_classes, H, W), for any H, W >= 1."""
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(f"expected input (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
+        score = self.score_fr(self.features(x))
+        return crop_to(self.upscore(score), self.crop_offsets["score"], x)

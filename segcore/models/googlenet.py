@@ -21,8 +21,8 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from segcore.models.layers import SingleUpsamplingFCN, channel_scaler, load_mapped
-from segcore.models.fcn import compose
+from segcore.models.fcn import SingleUpsamplingFCN
+from segcore.models.layers import channel_scaler, compose, load_torchvision_classifier
 
 TORCHVISION_GOOGLENET_NORMALISATION = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
 
@@ -154,14 +154,14 @@ def load_torchvision_googlenet(
     aux1.* / aux2.* (the auxiliary classifiers, present in torchvision's ImageNet checkpoint) are
     dropped: FCN-GoogLeNet has none. Any other unknown or missing key raises ValueError.
     """
-    if "fc.weight" not in state_dict:
-        raise ValueError("not a torchvision googlenet state dict: no fc.weight")
-    n_classes = state_dict["fc.weight"].shape[0]
-    with torch.device("meta"):
-        model = GoogLeNetClassifier(n_classes=n_classes, width=1.0, dropout=dropout)
-    mapping = {k: k for k in model.state_dict()}  # our names are torchvision's (pools hold none)
-    return load_mapped(model, state_dict, mapping, "torchvision googlenet",
-                       ignored_prefixes=("aux1.", "aux2."))
+    return load_torchvision_classifier(  # type: ignore[return-value]
+        state_dict,
+        lambda n: GoogLeNetClassifier(n_classes=n, width=1.0, dropout=dropout),
+        None,  # our names are torchvision's (pools hold none)
+        "googlenet",
+        "fc.weight",
+        ignored_prefixes=("aux1.", "aux2."),
+    )
 
 
 def _leaf_layers(module: nn.Module) -> list[nn.Module]:

@@ -1,21 +1,23 @@
-"""Pieces shared by the single-upsampling FCNs (FCN-AlexNet, FCN-GoogLeNet) and their classifiers.
+"""Layers and helpers shared by every net in `segcore.models`; imports no other model module.
 
-`SingleUpsamplingFCN` is "trunk -> score_fr -> upscore -> crop": the FCN-32s head on any trunk.
-Its crop offset is derived from the trunk's layers with `segcore.models.fcn.compose`, exactly as
-`FCN` does for VGG16, so a trunk change moves the crop with it.
+- Coordinate arithmetic (Caffe's coord_map): `AffineMap`, `IDENTITY_MAP`, `square`, `coord_map`,
+  `compose`, `crop_offset`, and `crop_to` that applies a derived offset.
+- FCN head layers: `score_layer` (1x1, zero init), `bilinear_kernel` / `bilinear_upsampling`.
+- Channel plans: `channel_scaler` (width multiplier for slim nets).
+- Weight loading: `load_mapped` (state dict under a key map, every key checked),
+  `sequential_key_map` (torchvision's `features.i` / `classifier.i` keys -> our layer names) and
+  `load_torchvision_classifier` (a torchvision ImageNet state dict into one of our classifiers).
 """
 
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
 
-from segcore.models.fcn import (AffineMap, bilinear_upsampling, compose, crop_offset, crop_to,
-                                score_layer)
-
+AffineMap = tuple[Fraction, Fraction]  # out = scale * in + offset, in pixel-centre coordinates
 IDENTITY_MAP: AffineMap = (Fraction(1), Fraction(0))
 
 
@@ -26,37 +28,110 @@ def channel_scaler(width: float) -> Callable[[int], int]:
     return lambda c: max(1, int(round(c * width)))
 
 
-class SingleUpsamplingFCN(nn.Module):
-    """Base: trunk features -> score_fr (1x1, zero) -> upscore (fixed bilinear) -> crop.
+# --- FCN head layers -------------------------------------------------------------------------
 
-    Subclasses build their trunk, call `_build_head`, and implement `features` (the trunk's
-    forward) and `coordinate_path` (the trunk's layers whose kernel/stride/padding move pixel
-    coordinates, in forward order).
+
+def bilinear_kernel(channels: int, k: int) -> torch.Tensor:
+    """Bilinear-interpolation weight (channels, channels, k, k) for a k x k transposed conv.
+
+    Nonzero only on the diagonal (channel i -> channel i) so every class upsamples on its own.
     """
+    if channels < 1 or k < 1:
+        raise ValueError(f"channels and k must be >= 1, got channels={channels}, k={k}")
+    f = (k + 1) // 2
+    c = f - 1 if k % 2 == 1 else f - 0.5
+    ramp = 1 - (torch.arange(k, dtype=torch.float64) - c).abs() / f  # (k,)
+    filt = (ramp[:, None] * ramp[None, :]).to(torch.float32)  # (k, k)
+    weight = torch.zeros(channels, channels, k, k)
+    weight[range(channels), range(channels)] = filt
+    return weight
 
-    in_channels: int
-    n_classes: int
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C_in, H, W) -> trunk output (N, C, h, w) fed to score_fr."""
-        raise NotImplementedError
+def score_layer(c_in: int, n_classes: int) -> nn.Conv2d:
+    """1x1 scoring conv, zero init: a fresh skip adds nothing, so a 16s net starts from its 32s
+    parent's coarse scores, and a fresh net predicts all zeros instead of random noise."""
+    layer = nn.Conv2d(c_in, n_classes, 1)
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
 
-    def coordinate_path(self) -> list[nn.Module]:
-        """Conv / pool layers from the input to score_fr's input, in forward order."""
-        raise NotImplementedError
 
-    def _build_head(self, c_trunk: int, n_classes: int, k: int, stride: int) -> None:
-        self.score_fr = score_layer(c_trunk, n_classes)
-        self.upscore = bilinear_upsampling(n_classes, k, stride)  # fixed, as the reference
-        path = self.coordinate_path() + [self.score_fr, self.upscore]
-        self.crop_offsets = {"score": crop_offset(compose(path), IDENTITY_MAP)}
+def bilinear_upsampling(n_classes: int, k: int, stride: int, learnable: bool = False) -> nn.ConvTranspose2d:
+    """Transposed conv without bias, bilinear weights; frozen unless `learnable` (reference: lr 0).
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C_in, H, W) float -> logits (N, n_classes, H, W), for any H, W >= 1."""
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"expected input (N, {self.in_channels}, H, W), got {tuple(x.shape)}")
-        score = self.score_fr(self.features(x))
-        return crop_to(self.upscore(score), self.crop_offsets["score"], x)
+    A fixed one is grouped (one k x k filter per class, weight (n, 1, k, k)): it computes exactly
+    what the reference's dense diagonal kernel computes, with 1/n of the work. Why it matters: at
+    n = 21 the dense 64x64 upscore cost more than the whole 1/8-width trunk. A learnable one stays
+    dense (weight (n, n, k, k), diagonal at the start), so training may mix classes as Caffe's can.
+    """
+    groups = 1 if learnable else n_classes
+    layer = nn.ConvTranspose2d(n_classes, n_classes, k, stride=stride, bias=False, groups=groups)
+    kernel = bilinear_kernel(n_classes, k)
+    with torch.no_grad():
+        layer.weight.copy_(kernel if learnable else kernel[range(n_classes), range(n_classes)].unsqueeze(1))
+    layer.weight.requires_grad_(learnable)
+    return layer
+
+
+# --- coordinate arithmetic and crops ---------------------------------------------------------
+
+
+def crop_to(t: torch.Tensor, offset: int, like: torch.Tensor) -> torch.Tensor:
+    """t[..., off:off + H, off:off + W] with (H, W) of `like`; never silently comes out short."""
+    h, w = like.shape[-2:]
+    if t.shape[-2] < offset + h or t.shape[-1] < offset + w:
+        raise ValueError(f"cannot crop {tuple(t.shape[-2:])} at offset {offset} to {(h, w)}")
+    return t[..., offset : offset + h, offset : offset + w]
+
+
+def square(value: int | tuple[int, ...], what: str, layer: nn.Module) -> int:
+    """One int from a possibly-tuple conv attribute; FCN only uses square kernels."""
+    if isinstance(value, int):
+        return value
+    if len(set(value)) != 1:
+        raise ValueError(f"non-square {what} {value} in {layer}; only square layers are supported")
+    return value[0]
+
+
+def coord_map(layer: nn.Module) -> AffineMap:
+    """Affine map of pixel coordinates from a layer's input to its output (Caffe's coord_map).
+
+    conv / pool (k, s, p): out = in / s + (p - (k - 1) / 2) / s
+    transposed conv:       out = s * in + (k - 1) / 2 - p
+    """
+    k = square(layer.kernel_size, "kernel_size", layer)
+    s = square(layer.stride, "stride", layer)
+    p = square(layer.padding, "padding", layer)
+    d = square(getattr(layer, "dilation", 1), "dilation", layer)
+    k_eff = (k - 1) * d + 1
+    if isinstance(layer, nn.ConvTranspose2d):
+        return Fraction(s), Fraction(k_eff - 1, 2) - p
+    if isinstance(layer, (nn.Conv2d, nn.MaxPool2d)):
+        return Fraction(1, s), (p - Fraction(k_eff - 1, 2)) / s
+    raise ValueError(f"no coordinate map for {type(layer).__name__}; expected conv, pool or deconv")
+
+
+def compose(layers: Sequence[nn.Module]) -> AffineMap:
+    """Coordinate map of a chain of layers, input of the first -> output of the last."""
+    scale, offset = IDENTITY_MAP
+    for layer in layers:
+        a, b = coord_map(layer)
+        scale, offset = a * scale, a * offset + b
+    return scale, offset
+
+
+def crop_offset(big: AffineMap, ref: AffineMap) -> int:
+    """Offset at which map `big` is cropped to align with map `ref` (both mapped from the input).
+
+    Equal scales are required; the offset difference must be a non-negative whole pixel count.
+    """
+    diff = big[1] - ref[1]
+    if big[0] != ref[0] or diff < 0 or diff.denominator != 1:
+        raise ValueError(f"cannot align coordinate maps {big} and {ref} by an integer crop >= 0")
+    return int(diff)
+
+
+# --- weight loading --------------------------------------------------------------------------
 
 
 def load_mapped(
@@ -93,3 +168,49 @@ def load_mapped(
     model.load_state_dict({dst: used[src].detach().clone() for src, dst in mapping.items()},
                           assign=True)
     return model
+
+
+def sequential_key_map(containers: Mapping[str, Sequence[str | None]]) -> dict[str, str]:
+    """torchvision key -> our key for a net made of `nn.Sequential` containers.
+
+    `containers` maps a torchvision container ("features", "classifier") to our layer name for
+    each of its entries in order, None for an entry without parameters (ReLU, pool, dropout):
+    {"classifier": [None, "fc6"]} gives classifier.1.weight -> fc6.weight and the bias likewise.
+    """
+    mapping: dict[str, str] = {}
+    for container, names in containers.items():
+        for index, name in enumerate(names):
+            if name is not None:
+                for p in ("weight", "bias"):
+                    mapping[f"{container}.{index}.{p}"] = f"{name}.{p}"
+    return mapping
+
+
+def load_torchvision_classifier(
+    state_dict: Mapping[str, torch.Tensor],
+    build: Callable[[int], nn.Module],
+    mapping: Mapping[str, str] | None,
+    arch: str,
+    fc_key: str,
+    fc_name: str | None = None,
+    kind: str = "",
+    ignored_prefixes: tuple[str, ...] = (),
+) -> nn.Module:
+    """`build(n_classes)` (a full-width classifier) holding a torchvision `arch` state dict.
+
+    n_classes is the first dimension of `state_dict[fc_key]` (the last layer's weight; our name
+    for it, `fc_name`, goes into the error when the key is absent). The model is built on the meta
+    device, skipping an initialisation that would be overwritten. `mapping` is torchvision key ->
+    our key, None when our keys are torchvision's. `kind` qualifies `arch` in the key-set error
+    (" (without BN)"); `ignored_prefixes` are dropped (see `load_mapped`).
+    """
+    if fc_key not in state_dict:
+        label = f" ({fc_name})" if fc_name else ""
+        raise ValueError(f"not a torchvision {arch} state dict: no {fc_key}{label}")
+    n_classes = state_dict[fc_key].shape[0]
+    with torch.device("meta"):
+        model = build(n_classes)
+    if mapping is None:
+        mapping = {k: k for k in model.state_dict()}
+    return load_mapped(model, state_dict, mapping, f"torchvision {arch}{kind}",
+                       ignored_prefixes=ignored_prefixes)

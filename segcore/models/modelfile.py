@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from segcore.core.errors import UserError
 from segcore.core import atomic
 from segcore.models.registry import build_model
 from segcore.data.preprocess import Preprocess
@@ -14,7 +15,7 @@ from segcore.data.preprocess import Preprocess
 REQUIRED = ("arch", "n_classes", "width", "learn_upsampling", "state_dict", "preprocess")
 
 
-class ModelFileError(ValueError):
+class ModelFileError(UserError, ValueError):
     """A model file is missing, unreadable or not one of ours."""
 
 

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from segcore.models.layers import channel_scaler, load_torchvision_classifier, sequential_key_map
+
 # (block index, number of 3x3 convs in the block); a 2x2 max pool follows every block.
 VGG16_BLOCKS: tuple[tuple[int, int], ...] = ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3))
 _BASE_BLOCK_CHANNELS = (64, 128, 256, 512, 512)
@@ -34,12 +36,7 @@ def vgg16_channels(width: float) -> VGGPlan:
     width=1.0 gives 64,64 | 128,128 | 256x3 | 512x3 | 512x3 and fc 4096. Slim nets (width 1/16)
     keep every spatial size of the full net, which is what fast tests need.
     """
-    if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width <= 1:
-        raise ValueError(f"width must be a number in (0, 1], got {width!r}")
-
-    def scale(c: int) -> int:
-        return max(1, int(round(c * width)))
-
+    scale = channel_scaler(width)
     convs = tuple(
         scale(c) for (_, n), c in zip(VGG16_BLOCKS, _BASE_BLOCK_CHANNELS) for _ in range(n)
     )
@@ -122,19 +119,14 @@ class VGG16Classifier(nn.Module):
 
 def torchvision_key_map() -> dict[str, str]:
     """torchvision `vgg16` state-dict key -> our key (e.g. features.0.weight -> conv1_1.weight)."""
-    mapping: dict[str, str] = {}
-    index = 0  # position in torchvision's `features` Sequential (conv, ReLU, ..., MaxPool)
+    features: list[str | None] = []  # torchvision's `features` Sequential
     for block, n in VGG16_BLOCKS:
         for i in range(1, n + 1):
-            for p in ("weight", "bias"):
-                mapping[f"features.{index}.{p}"] = f"conv{block}_{i}.{p}"
-            index += 2  # conv + ReLU
-        index += 1  # MaxPool2d
+            features += [f"conv{block}_{i}", None]  # conv, ReLU
+        features.append(None)  # MaxPool2d
     # torchvision classifier: Linear, ReLU, Dropout, Linear, ReLU, Dropout, Linear
-    for tv_index, name in ((0, "fc6"), (3, "fc7"), (6, "fc8")):
-        for p in ("weight", "bias"):
-            mapping[f"classifier.{tv_index}.{p}"] = f"{name}.{p}"
-    return mapping
+    classifier = ["fc6", None, None, "fc7", None, None, "fc8"]
+    return sequential_key_map({"features": features, "classifier": classifier})
 
 
 def load_torchvision_vgg16(
@@ -144,11 +136,12 @@ def load_torchvision_vgg16(
 
     Rejects state dicts with missing or extra keys (vgg16_bn, vgg19, ...) by naming the first one.
     """
-    from segcore.models.layers import load_mapped  # local: common imports fcn, which imports vgg
-
-    if "classifier.6.weight" not in state_dict:
-        raise ValueError("not a torchvision vgg16 state dict: no classifier.6.weight (fc8)")
-    n_classes = state_dict["classifier.6.weight"].shape[0]
-    with torch.device("meta"):  # skip initialising 138M weights that are overwritten below
-        model = VGG16Classifier(n_classes=n_classes, width=1.0, dropout=dropout)
-    return load_mapped(model, state_dict, torchvision_key_map(), "torchvision vgg16 (without BN)")
+    return load_torchvision_classifier(  # type: ignore[return-value]
+        state_dict,
+        lambda n: VGG16Classifier(n_classes=n, width=1.0, dropout=dropout),
+        torchvision_key_map(),
+        "vgg16",
+        "classifier.6.weight",
+        fc_name="fc8",
+        kind=" (without BN)",
+    )

@@ -1,47 +1,41 @@
-"""Shared edges of the stage scripts: argument parsing helpers and one-line errors."""
+"""Shared edges of the stage scripts: argument parsing, resolved params, one-line user errors."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 from typing import Callable, Sequence
 
 from segcore.config.schema import ConfigError
-from segcore.config.params import Params, load_params
-
-# Errors caused by the user's input (params, files, archives, checkpoints): print one line, exit 2.
-# Anything else is a bug and keeps its traceback.
-USER_ERRORS: tuple[type[BaseException], ...] = (ConfigError, ValueError, FileNotFoundError)
+from segcore.core.errors import UserError
 
 
-def parser(description: str) -> argparse.ArgumentParser:
+def parser(description: str, view: bool = True) -> argparse.ArgumentParser:
+    """Argument parser of a stage; ``view``: the stage reads params through its resolved view file."""
     p = argparse.ArgumentParser(description=description)
-    p.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    if view:
+        p.add_argument("--view", type=Path, required=True,
+                       help="this stage's resolved params, written by the params stage (resolved/...json)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p
 
 
 def run(main: Callable[[Sequence[str] | None], object], argv: Sequence[str] | None = None) -> int:
-    """Call a stage's main; turn input errors into one 'error:' line and exit status 2."""
-    from segcore.data.download import DownloadError
-    from segcore.train.loop import TrainingError
-
+    """Call a stage's main; a UserError (bad params, files, archives, checkpoints) becomes one
+    'error:' line and exit status 2. Any other exception is a bug and keeps its traceback."""
     try:
         main(argv)
-    except (*USER_ERRORS, DownloadError, TrainingError) as err:
+    except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
 
 
-def params_from(args: argparse.Namespace) -> Params:
-    """Validated params; raised errors name the key."""
-    return load_params(args.params)
-
-
-def runtime_from(params: Params):
-    """This process's resolved runtime (device, precision, rank under torchrun; segcore.train.runtime)."""
-    from segcore.train.runtime import resolve
-
-    rt = params.runtime
-    return resolve(rt.device, rt.precision, rt.channels_last, rt.workers)
+def view_from(args: argparse.Namespace) -> dict:
+    """The stage's resolved params (segcore.pipeline.views); the error names the file and its writer."""
+    try:
+        return json.loads(Path(args.view).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ConfigError(f"cannot read resolved params {args.view} (written by the params stage): {err}") from None

@@ -1,0 +1,14 @@
+"""Report: the paper's tables beside ours, as Markdown pages with their figures.
+
+- paper.py: the published tables (rows, columns, units, notes), typed in once;
+- tables.py: the registry TABLES (page name -> builder) and build_reports, which loops over it;
+- table1.py ... table5.py, table_unet.py: one builder per page, with its notes and figures;
+- context.py: what a builder receives (Context, ReportParams: the only params a report reads)
+  and the provenance header every page carries;
+- render.py: one renderer for every table (published, ours, difference); figures.py: image grids
+  and training curves;
+- archfig.py: architecture figures (layers, parameters, receptive field, stride) of the nets we build;
+- timing.py: forward-pass timing; flops.py: FLOP counts and peak throughput.
+
+It may import segcore.core, config, data, models, eval and train; never segcore.pipeline.
+"""

@@ -40,7 +40,8 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from segcore.models.fcn import FCN, _square
+from segcore.models.fcn import FCN
+from segcore.models.layers import square as _square
 from segcore.models.registry import parameter_count
 
 WEIGHT_LAYERS = (

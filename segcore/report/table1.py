@@ -15,8 +15,10 @@ from tabulate import tabulate
 from segcore.report import paper
 from segcore.report import render as report
 from segcore.report.archfig import ArchFigures, figures
+from segcore.report.context import Context, backbone_sources, data_line, provenance
 from segcore.data import voc
 from segcore.train.experiments import EXPERIMENTS
+from segcore.models.backbone import ARCHS
 from segcore.models.registry import build_model
 
 N_CLASSES = len(voc.CLASSES)
@@ -69,15 +71,24 @@ def beyond_the_paper(timing: dict, archs: dict[str, ArchFigures]) -> str:
             "The paper's Tesla K40c peaks at about 4.3 TFLOP/s in fp32.\n\n" + table)
 
 
+def first_stage_lr(params, backbone: str) -> float:
+    """A first-stage net's learning rate on ``backbone``: ``lr`` x the scale's lr_multiplier x its net_lr_scale.
+
+    The same product as segcore.config.params.Params.base_lr(0, backbone), from the attributes a report reads.
+    """
+    recipe = params.recipe
+    return params.lr * recipe.lr_multiplier * getattr(recipe.net_lr_scale, backbone)
+
+
 def table1_notes(params, metrics: dict, timing: dict, val_split: str) -> list[str]:
     """How our row was produced, and why it can differ."""
     recipe = params.recipe
     any_metrics = metrics[TABLE1_EXPERIMENTS[0]]
-    lrs = ", ".join(f"{EXPERIMENTS[n].label} {params.base_lr(0, EXPERIMENTS[n].backbone):g}"
+    lrs = ", ".join(f"{EXPERIMENTS[n].label} {first_stage_lr(params, EXPERIMENTS[n].backbone):g}"
                     for n in TABLE1_EXPERIMENTS)
     first_timing = timing[EXPERIMENTS[TABLE1_EXPERIMENTS[0]].arch]
     notes = [
-        f"Ours, mean IU: trained {EXPERIMENTS["t1-vgg16"].iterations(recipe)} steps of {recipe.batch_size} images on VOC2011 "
+        f"Ours, mean IU: trained {EXPERIMENTS['t1-vgg16'].iterations(recipe)} steps of {recipe.batch_size} images on VOC2011 "
         f"train only (no SBD), one fixed learning rate per net ({lrs}; `lr` x {recipe.lr_multiplier:g} x "
         f"the net's `net_lr_scale`), scored on all {any_metrics[val_split]['images']} {val_split} images.",
         "FCN-VGG16 here is its own training run on VOC2011 train; Table 2's FCN-32s is trained on SBD.",
@@ -106,3 +117,13 @@ def build_table1(params, metrics: dict, timing: dict, info: dict[str, str], smok
                          sections=[beyond_the_paper(timing, archs)])
     report.write_text_atomic(out, page)
     return out
+
+
+def build(ctx: Context, out: Path) -> list[Path]:
+    """Write ``out`` (reports/table1.md) from metrics/t1-*.json and metrics/timing.json."""
+    metrics = {n: ctx.metrics(n) for n in TABLE1_EXPERIMENTS}
+    first = EXPERIMENTS[TABLE1_EXPERIMENTS[0]]
+    info = provenance(ctx.params, metrics[first.name], backbone_sources(ctx.models_dir, tuple(ARCHS)),
+                      data_line(ctx.params, first, metrics[first.name], first.val_split),
+                      f"{first.iterations(ctx.params.recipe)} steps")
+    return [build_table1(ctx.params, metrics, ctx.metrics("timing"), info, ctx.smoke, out)]

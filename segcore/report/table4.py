@@ -6,6 +6,7 @@ from pathlib import Path
 
 from segcore.report import paper
 from segcore.report import render as report
+from segcore.report.context import Context, backbone_sources, data_line, provenance, read_json
 from segcore.train.experiments import EXPERIMENTS
 
 TABLE4_EXPERIMENTS = tuple(row.experiment for row in paper.TABLE4.rows if row.experiment)
@@ -20,7 +21,7 @@ def table4_notes(params, metrics: dict) -> list[str]:
     return [
         f"Ours: trained on the `{first.train_split}` part of the training frames, validated on `{first.val_split}` "
         f"({m[first.val_split]['images']} frames), scored on `{first.test_split}` ({m[first.test_split]['images']} "
-        f"frames). RGB, RGBD and HHA nets: {EXPERIMENTS["nyud-rgb"].iterations(r)} steps from the backbone; RGB-HHA starts from our "
+        f"frames). RGB, RGBD and HHA nets: {EXPERIMENTS['nyud-rgb'].iterations(r)} steps from the backbone; RGB-HHA starts from our "
         f"trained RGB and HHA nets ({fusion.iterations(r)} more steps), FCN-16s RGB-HHA from our FCN-32s RGB-HHA "
         f"({fusion16.iterations(r)} more steps, learning rate x{r.stage_lr_factor:g}): part of each fused net's "
         "gain is its longer training.",
@@ -40,3 +41,15 @@ def build_table4(params, metrics_dir: Path, read_json, info: dict[str, str], smo
     page = report.render(paper.TABLE4, ours, info, smoke=smoke, notes=table4_notes(params, metrics))
     report.write_text_atomic(out, page)
     return out
+
+
+def build(ctx: Context, out: Path) -> list[Path]:
+    """Write ``out`` (reports/table4.md), its header from the first NYUD experiment's metrics."""
+    first = EXPERIMENTS[TABLE4_EXPERIMENTS[0]]
+    metrics = ctx.metrics(first.name)
+    r = ctx.params.recipe
+    schedule = (f"{EXPERIMENTS['nyud-rgb'].iterations(r)} steps per net, "
+                f"{EXPERIMENTS['nyud-rgbhha'].iterations(r)} more for each fusion net")
+    info = provenance(ctx.params, metrics, backbone_sources(ctx.models_dir, ("vgg16",)),
+                      data_line(ctx.params, first, metrics, first.test_split), schedule)
+    return [build_table4(ctx.params, ctx.metrics_dir, read_json, info, ctx.smoke, out)]

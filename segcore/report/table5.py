@@ -6,6 +6,7 @@ from pathlib import Path
 
 from segcore.report import paper
 from segcore.report import render as report
+from segcore.report.context import Context, backbone_sources, data_line, provenance, read_json
 from segcore.train.experiments import EXPERIMENTS
 
 TABLE5_EXPERIMENTS = ("sift-fcn32s", "sift-fcn16s")  # the 32s is the 16s's first stage, reported in a note
@@ -41,3 +42,15 @@ def build_table5(params, metrics_dir: Path, eval_dir: Path, read_json, info: dic
     page = report.render(paper.TABLE5, ours, info, smoke=smoke, notes=table5_notes(params, metrics, per_class))
     report.write_text_atomic(out, page)
     return out
+
+
+def build(ctx: Context, out: Path) -> list[Path]:
+    """Write ``out`` (reports/table5.md), its header from the final (16s) net's metrics."""
+    final = EXPERIMENTS[TABLE5_EXPERIMENTS[-1]]
+    metrics = ctx.metrics(final.name)
+    r = ctx.params.recipe
+    schedule = (f"{EXPERIMENTS['sift-fcn32s'].iterations(r)} steps (32s) / "
+                f"{EXPERIMENTS['sift-fcn16s'].iterations(r)} (16s)")
+    info = provenance(ctx.params, metrics, backbone_sources(ctx.models_dir, ("vgg16",)),
+                      data_line(ctx.params, final, metrics, final.test_split, trained=False), schedule)
+    return [build_table5(ctx.params, ctx.metrics_dir, ctx.eval_dir, read_json, info, ctx.smoke, out)]

@@ -10,6 +10,7 @@ import numpy as np
 from segcore.report import figures
 from segcore.report import paper
 from segcore.report import render as report
+from segcore.report.context import Context, data_line, provenance, read_json
 from segcore.train.experiments import EXPERIMENTS
 
 UNET_EXPERIMENTS = ("unet-isbi", "unet-isbi-noborder")
@@ -67,3 +68,15 @@ def build_unet(params, metrics_dir: Path, eval_dir: Path, read_json, info: dict[
                                    figure.name)])
     report.write_text_atomic(out, page)
     return [Path(out), figure]
+
+
+def build(ctx: Context, out: Path) -> list[Path]:
+    """Write ``out`` (reports/unet.md) and unet.png; the header's scale is U-Net's recipe, not the FCNs'."""
+    main = EXPERIMENTS[UNET_EXPERIMENTS[0]]
+    metrics = ctx.metrics(main.name)
+    u = ctx.params.unet_recipe
+    data = data_line(ctx.params, main, metrics, main.val_split, trained=False)
+    info = provenance(ctx.params, metrics, "none: trained from scratch", data, f"{main.iterations(u)} steps")
+    info["scale"] = (f"{ctx.params.scale_name}: width x{u.width:g}, {main.iterations(u)} steps of {u.batch_size} "
+                     f"tile(s), {optimizer_text(u)}")
+    return build_unet(ctx.params, ctx.metrics_dir, ctx.eval_dir, read_json, info, ctx.smoke, out)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+from segcore.config.schema import ConfigError
 from segcore.train.runtime import Runtime
 
 
@@ -59,7 +60,7 @@ def _items(batch: list) -> list:
 def step_loader(dataset, batch_size: int, seed: int, start: int, stop: int, runtime: Runtime) -> DataLoader:
     """Yields, step after step, this rank's list of dataset items; workers and pinned memory on GPUs."""
     if batch_size < runtime.world:
-        raise ValueError(f"batch_size = {batch_size} is smaller than the {runtime.world} training processes; "
+        raise ConfigError(f"batch_size = {batch_size} is smaller than the {runtime.world} training processes; "
                          f"every process needs at least one image per step")
     workers = runtime.workers
     return DataLoader(dataset, batch_sampler=StepBatches(len(dataset), batch_size, seed, start, stop, runtime),

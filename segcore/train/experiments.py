@@ -110,4 +110,4 @@ def get_experiment(name: str) -> Experiment:
     try:
         return EXPERIMENTS[name]
     except KeyError:
-        raise ValueError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}") from None
+        raise ConfigError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}") from None

@@ -20,6 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from segcore.core.errors import UserError
 from segcore.core import atomic
 from segcore.models import heads
 from segcore.train.batches import micro_seed, positions, step_loader
@@ -31,7 +32,7 @@ from segcore.train.runtime import Runtime
 VOID = 255
 
 
-class TrainingError(RuntimeError):
+class TrainingError(UserError, RuntimeError):
     """Training cannot go on (a non-finite loss, an unusable checkpoint)."""
 
 

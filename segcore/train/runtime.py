@@ -16,6 +16,7 @@ from typing import Literal, Mapping
 import numpy as np
 import torch
 
+from segcore.config.schema import ConfigError
 from segcore.core.device import environment, pick_device, place
 
 Precision = Literal["fp32", "bf16", "fp16"]
@@ -131,10 +132,10 @@ def resolve(device: str = "auto", precision: str = "fp32", channels_last: bool =
     if dev.type == "cuda":
         count = torch.cuda.device_count()
         if count == 0:
-            raise ValueError(f"runtime.device = {device} but no CUDA device is visible; use auto or cpu")
+            raise ConfigError(f"runtime.device = {device} but no CUDA device is visible; use auto or cpu")
         if world > 1:
             if local >= count:
-                raise ValueError(f"torchrun started local rank {local} but only {count} GPU(s) are visible; "
+                raise ConfigError(f"torchrun started local rank {local} but only {count} GPU(s) are visible; "
                                  f"use --nproc_per_node <= {count}")
             dev = torch.device("cuda", local)
         torch.cuda.set_device(dev)
@@ -151,6 +152,12 @@ def resolve(device: str = "auto", precision: str = "fp32", channels_last: bool =
             dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", rank=rank, world_size=world)
     return Runtime(device=dev, precision=precision, channels_last=channels_last, workers=int(workers),
                    rank=rank, world=world)
+
+
+def from_view(rt: dict) -> Runtime:
+    """The Runtime from a resolved view's ``runtime`` part (segcore.pipeline.views): device, channels_last,
+    and for training precision and loader workers."""
+    return resolve(rt["device"], rt.get("precision", "fp32"), rt["channels_last"], rt.get("workers", "auto"))
 
 
 def mixed_precision(device: torch.device) -> Precision:

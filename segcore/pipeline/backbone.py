@@ -1,0 +1,31 @@
+"""The backbone stages: a pretrained classifier, its fc layers made convolutional, saved as a record."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from segcore.config.params import PretrainSmoke
+from segcore.config.schema import build
+from segcore.models import backbone as backbone_mod
+
+
+def pretrain_spec(view: dict, arch: str) -> PretrainSmoke:
+    """The smoke pretraining recipe of ``arch`` from its view (which holds only that architecture's steps)."""
+    pretrain = dict(view["pretrain"])
+    steps = pretrain.pop("iterations")[arch]
+    return build(PretrainSmoke, {**pretrain, "iterations": dict.fromkeys(backbone_mod.ARCHS, steps)})
+
+
+def make_backbone(view: dict, arch: str, out: Path, progress: bool = True) -> dict:
+    """Pretrained ``arch`` classifier -> fc/conv surgery -> backbone record at ``out``; returns its summary.
+
+    ``view``: segcore.pipeline.views.backbone: ImageNet weights (paper scale), or the smoke
+    scale's pretraining on twin objects.
+    """
+    backbone_mod.get_arch(arch)  # an unknown name fails before any download or training
+    if view["scale"] == "paper":
+        record = backbone_mod.imagenet(arch, view["weights"], progress)
+    else:
+        record = backbone_mod.pretrain_smoke(arch, view["width"], pretrain_spec(view, arch), view["seed"], progress)
+    backbone_mod.save_record(record, Path(out))
+    return {k: v for k, v in record.items() if k != "trunk"}

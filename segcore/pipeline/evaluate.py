@@ -1,0 +1,89 @@
+"""The evaluate stages: score a trained net on its splits at native resolution into one metrics file."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from segcore.core import atomic
+from segcore.core.device import environment, place
+from segcore.data import specs as datasets
+from segcore.data import voc
+from segcore.eval.isbi import evaluate_isbi
+from segcore.eval.metrics import per_class_iu, scores
+from segcore.eval.predict import accumulate_heads, predict, write_submission
+from segcore.models import heads
+from segcore.models.modelfile import load_model
+from segcore.train.experiments import Experiment, get_experiment
+
+
+def _percent(d: dict[str, float]) -> dict[str, float]:
+    return {k: round(100 * v, 4) for k, v in d.items()}
+
+
+def split_scores(exp: Experiment, hists: list, images: int) -> tuple[dict, dict]:
+    """Metrics (percent) and per-class IU of one split from its per-head confusion matrices.
+
+    The first head gives the four metrics of the paper; every further head its pixel accuracy
+    (SIFT Flow: ``geo_acc``). SIFT Flow's means skip classes absent from the split's ground truth,
+    found from the matrix, and the result names them.
+    """
+    spec = datasets.spec(exp)
+    classes, exclude = spec.heads, spec.exclude_absent
+    first, *others = classes
+    metrics = _percent(scores(hists[0], exclude_absent=exclude))
+    metrics.update({f"{name}_acc": round(100 * scores(h)["pixel_acc"], 4) for name, h in zip(others, hists[1:])})
+    per_class = {name or "iu": per_class_iu(h, list(names)) for (name, names), h in zip(classes.items(), hists)}
+    if exclude:
+        absent = [c for c, rows in zip(classes[first], hists[0].sum(1)) if rows == 0]
+        per_class["absent_from_ground_truth"] = absent
+        metrics["classes_scored"] = len(classes[first]) - len(absent)
+    metrics["images"] = images
+    return metrics, (per_class if len(per_class) > 1 else per_class["iu"])
+
+
+def evaluate_experiment(view: dict, data_root: Path, model_path: Path, metrics_out: Path, eval_dir: Path,
+                        device: str = "cpu", hha_root: Path | None = None) -> dict:
+    """Score the val split (and the test split where labels exist) into one metrics JSON.
+
+    ``view``: the experiment's resolved params (segcore.pipeline.views.evaluate). Keeps the first
+    ``figure_images`` val predictions as palette PNGs for the report's figure; where the
+    test labels are withheld (real VOC), writes the evaluation-server archive instead.
+    """
+    exp = get_experiment(view["experiment"])
+    keep, channels_last = view["figure_images"], view["runtime"]["channels_last"]
+    model, _, record = load_model(Path(model_path))
+    inputs = datasets.Inputs.from_record(record)
+    place(model, device, channels_last)
+    eval_dir = Path(eval_dir)
+    if eval_dir.exists():
+        shutil.rmtree(eval_dir)
+    (eval_dir / "preds").mkdir(parents=True)
+    metrics: dict = {**view["provenance"], **environment(device), "trained_on": record.get("trained_on")}
+    spec = datasets.spec(exp)
+    if spec.scoring == "isbi":  # the challenge's scores on held-out slices, by overlap-tile inference
+        metrics[exp.val_split] = evaluate_isbi(model, inputs.rgb, Path(data_root), view["eval_tile"], eval_dir,
+                                               device)
+        atomic.write_json(Path(metrics_out), metrics)
+        return metrics
+    n_classes = datasets.n_classes(exp)
+    split_of = lambda split: datasets.split_dataset(exp, split, Path(data_root), hha_root, inputs)  # noqa: E731
+    val = split_of(exp.val_split)
+    hists, kept = accumulate_heads(model, val, n_classes, device, keep=keep, channels_last=channels_last)
+    metrics[exp.val_split], per_class_val = split_scores(exp, hists, len(val))
+    for sample_id, pred in kept.items():
+        voc.write_label_png(eval_dir / "preds" / f"{sample_id}.png", pred, heads.sizes(n_classes)[0])
+    per_class = {exp.val_split: per_class_val}
+    if exp.test_split:
+        test = split_of(exp.test_split)
+        if spec.server_test and test.samples and test.samples[0].label is None:
+            # real VOC test: labels live on the evaluation server
+            preds = ((sid, predict(model.eval(), x, device, channels_last).numpy()) for x, _, sid in test)
+            count = write_submission(preds, voc.palette(), eval_dir / f"{exp.test_split}_submission.tar.gz")
+            metrics[exp.test_split] = {"submitted_images": count}
+        else:
+            hists, _ = accumulate_heads(model, test, n_classes, device, channels_last=channels_last)
+            metrics[exp.test_split], per_class[exp.test_split] = split_scores(exp, hists, len(test))
+    atomic.write_json(eval_dir / "per_class_iu.json", per_class)
+    atomic.write_json(Path(metrics_out), metrics)
+    return metrics
