@@ -9,7 +9,7 @@ import torch
 
 from segcore.models import backbone
 from segcore.models.registry import BACKBONE, build_model
-from segcore.config.params import PerArch, load_params
+from segcore.config.params import load_params
 from segcore.models.surgery import transplant
 
 torchvision = pytest.importorskip("torchvision")
@@ -41,7 +41,7 @@ def test_imagenet_record_loads_into_its_fcn_with_its_preprocessing(arch, monkeyp
 
 def test_smoke_pretraining_gives_each_arch_a_record_the_trainer_accepts(tmp_path):
     params = load_params("params.yaml")
-    spec = dataclasses.replace(params.backbone.smoke, iterations=PerArch(1, 2, 3), batch_size=2, image_size=64)
+    spec = dataclasses.replace(params.backbone.smoke, iterations={"vgg16": 1, "alexnet": 2, "googlenet": 3}, batch_size=2, image_size=64)
     for arch, steps in (("alexnet", 2), ("googlenet", 3)):  # each architecture its own schedule
         record = backbone.pretrain_smoke(arch, 0.0625, spec, seed=0, progress=False)
         assert record["iterations"] == steps
@@ -53,7 +53,7 @@ def test_smoke_pretraining_gives_each_arch_a_record_the_trainer_accepts(tmp_path
 
 def test_a_record_of_the_wrong_arch_or_an_old_record_is_refused(tmp_path):
     params = load_params("params.yaml")
-    spec = dataclasses.replace(params.backbone.smoke, iterations=PerArch(1, 1, 1), batch_size=2, image_size=32)
+    spec = dataclasses.replace(params.backbone.smoke, iterations={"vgg16": 1, "alexnet": 1, "googlenet": 1}, batch_size=2, image_size=32)
     with pytest.raises(ValueError, match="backbone.smoke.image_size = 32 is too small for alexnet: it needs >= 63"):
         backbone.pretrain_smoke("alexnet", 0.0625, spec, 0, False)
     spec = dataclasses.replace(spec, image_size=64)

@@ -7,6 +7,7 @@ import pytest
 from segcore.data.isbi import (MIRROR_H5, SPLITS, TEST_VOLUME, TRAIN_LABELS, TRAIN_VOLUME, holdout_split,
                                load_isbi, read_prepared, read_tiff_stack, write_tiff_stack)
 from segcore.data.twin_isbi import write_isbi_twin
+from segcore.data.voc import DataError
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,7 @@ def test_h5_mirror(tmp_path, encoding):
 
 
 def test_bad_inputs(tmp_path, twin):
-    with pytest.raises(FileNotFoundError, match=f"{TRAIN_VOLUME} and {TRAIN_LABELS}.*{MIRROR_H5}"):
+    with pytest.raises(DataError, match=f"{TRAIN_VOLUME} and {TRAIN_LABELS}.*{MIRROR_H5}"):
         load_isbi(tmp_path)
     bad = tmp_path / "pages"
     bad.mkdir()

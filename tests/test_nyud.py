@@ -156,7 +156,6 @@ def served(twin):
 
 
 def test_download_records_the_unpublished_checksum_and_enforces_it(served, twin, tmp_path):
-    params = dataclasses.replace(load_params(ROOT / "params.yaml"), data="real")
     record = tmp_path / "recorded.json"
     out = tmp_path / "data" / "nyud"
     download_nyud(None, out, tmp_path / "downloads", progress=False, catalog=served, record_file=record)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from segcore.config.params import PerArch, load_params
+from segcore.config.params import load_params
 from segcore.pipeline import views
 from segcore.pipeline.backbone import make_backbone
 from segcore.pipeline.train import train_experiment
@@ -29,7 +29,7 @@ def tiny(tmp_path_factory):
         params, train=dataclasses.replace(params.train, smoke=smoke),
         net=dataclasses.replace(params.net, smoke=dataclasses.replace(params.net.smoke, width=0.0625)),
         backbone=dataclasses.replace(params.backbone, smoke=dataclasses.replace(
-            params.backbone.smoke, iterations=PerArch(2, 2, 2), batch_size=2, image_size=32)),
+            params.backbone.smoke, iterations={"vgg16": 2, "alexnet": 2, "googlenet": 2}, batch_size=2, image_size=32)),
         twin=dataclasses.replace(params.twin, nyud=dataclasses.replace(params.twin.nyud, n_train=5, n_test=2,
                                                                        scale=0.125)))
     fetch.download_nyud(views.download(params, "nyud")["twin"], tmp / "nyud", tmp / "dl", progress=False)

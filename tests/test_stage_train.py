@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from segcore.data.twin_voc import write_voc_twin
-from segcore.config.params import PerArch, load_params
+from segcore.config.params import load_params
 from segcore.pipeline import train as pipe_train
 from segcore.pipeline import views
 from segcore.pipeline.backbone import make_backbone
@@ -21,7 +21,7 @@ def setup(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("stage")
     params = load_params(ROOT / "params.yaml")
     smoke = dataclasses.replace(params.train.smoke, schedules={**params.train.smoke.schedules, "voc": 4, "voc_skip": 4}, batch_size=1, val_every=2, checkpoint_every=2)
-    pre = dataclasses.replace(params.backbone.smoke, iterations=PerArch(2, 2, 2), batch_size=2, image_size=32)
+    pre = dataclasses.replace(params.backbone.smoke, iterations={"vgg16": 2, "alexnet": 2, "googlenet": 2}, batch_size=2, image_size=32)
     params = dataclasses.replace(
         params, net=dataclasses.replace(params.net, smoke=dataclasses.replace(params.net.smoke, width=0.0625)),
         train=dataclasses.replace(params.train, smoke=smoke),

@@ -125,20 +125,11 @@ class Net:
 
 
 @dataclass(frozen=True)
-class PerArch:
-    """One value per backbone architecture (segcore.models.backbone.ARCHS)."""
-
-    vgg16: int = field(ge=1)
-    alexnet: int = field(ge=1)
-    googlenet: int = field(ge=1)
-
-
-@dataclass(frozen=True)
 class PretrainSmoke:
     """Synthetic classification pretraining: the smoke profile's stand-in for ImageNet."""
 
     optimizer: Literal["sgd", "adam"]
-    iterations: PerArch
+    iterations: dict[str, int] = field(ge=1, doc="steps per backbone architecture (segcore.models.backbone.ARCHS)")
     batch_size: int = field(ge=1)
     lr: float = field(gt=0.0)
     momentum: float = field(ge=0.0, lt=1.0, doc="SGD only")
@@ -158,15 +149,6 @@ class Backbone:
 
 
 @dataclass(frozen=True)
-class NetLrScale:
-    """Learning rate of each backbone's FCN relative to ``lr`` (paper Sec. 4.3: 1e-3, 1e-4, 5e-5)."""
-
-    vgg16: float = field(gt=0.0)
-    alexnet: float = field(gt=0.0)
-    googlenet: float = field(gt=0.0)
-
-
-@dataclass(frozen=True)
 class TrainScale:
     """One scale's training recipe (paper Sec. 4.3 and the reference solvers)."""
 
@@ -179,7 +161,8 @@ class TrainScale:
     batch_size: int = field(ge=1)
     images_per_forward: int = field(ge=1, doc="same-size images of a batch sharing one forward pass")
     schedules: dict[str, int] = field(ge=1, doc="training steps per named schedule (segcore.train.experiments)")
-    net_lr_scale: NetLrScale
+    # Learning rate of each backbone's FCN relative to ``lr`` (paper Sec. 4.3: 1e-3, 1e-4, 5e-5)
+    net_lr_scale: dict[str, float] = field(gt=0.0, doc="per backbone architecture (segcore.models.backbone.ARCHS)")
     normalise_loss: bool
     val_every: int = field(ge=1)
     checkpoint_every: int = field(ge=1)
@@ -276,9 +259,10 @@ class Params:
         """
         recipe = self.recipe
         try:
-            net_scale = getattr(recipe.net_lr_scale, backbone)
-        except AttributeError:
-            raise ValueError(f"no learning-rate scale for backbone {backbone!r}") from None
+            net_scale = recipe.net_lr_scale[backbone]
+        except KeyError:
+            raise ConfigError(f"train.{self.scale_name}.net_lr_scale has no {backbone!r}; "
+                              f"names: {', '.join(recipe.net_lr_scale)}") from None
         return self.lr * recipe.lr_multiplier * net_scale * recipe.stage_lr_factor ** stage
 
     def provenance(self) -> dict[str, str]:

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageSequence
 
+from segcore.data.voc import DataError
+
 TRAIN_VOLUME = "train-volume.tif"
 TRAIN_LABELS = "train-labels.tif"
 TEST_VOLUME = "test-volume.tif"
@@ -52,11 +54,11 @@ def read_tiff_stack(path: Path | str) -> np.ndarray:
     with Image.open(path) as image:
         for page in ImageSequence.Iterator(image):
             if page.mode not in ("L", "1"):
-                raise ValueError(f"{path}: page {len(pages)} has mode {page.mode!r}; "
+                raise DataError(f"{path}: page {len(pages)} has mode {page.mode!r}; "
                                  "expected 8-bit grey ('L') or bilevel ('1')")
             pages.append(np.array(page.convert("L")))
     if len({p.shape for p in pages}) > 1:
-        raise ValueError(f"{path}: pages differ in size: {sorted({p.shape for p in pages})}")
+        raise DataError(f"{path}: pages differ in size: {sorted({p.shape for p in pages})}")
     return np.stack(pages)
 
 
@@ -64,7 +66,7 @@ def write_tiff_stack(path: Path | str, stack: np.ndarray) -> None:
     """Write (S, H, W) uint8 as an uncompressed multi-page TIFF: temp name, then rename."""
     stack = np.asarray(stack)
     if stack.ndim != 3 or stack.dtype != np.uint8 or len(stack) == 0:
-        raise ValueError(f"expected a non-empty (S, H, W) uint8 stack, got {stack.dtype} {stack.shape}")
+        raise DataError(f"expected a non-empty (S, H, W) uint8 stack, got {stack.dtype} {stack.shape}")
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     pages = [Image.fromarray(page) for page in stack]
@@ -75,11 +77,11 @@ def write_tiff_stack(path: Path | str, stack: np.ndarray) -> None:
 def check_labels(labels: np.ndarray, volume: np.ndarray, what: str) -> None:
     """Labels must match the volume's (S, H, W) and hold only 0 (membrane) and 255 (cell)."""
     if labels.shape != volume.shape:
-        raise ValueError(f"{what}: labels have shape {labels.shape} (pages, H, W) but the volume "
+        raise DataError(f"{what}: labels have shape {labels.shape} (pages, H, W) but the volume "
                          f"has {volume.shape}")
     values = np.unique(labels)
     if not set(values.tolist()) <= {MEMBRANE, CELL}:
-        raise ValueError(f"{what}: labels must be 0 (membrane) or 255 (cell), found {values[:8].tolist()}")
+        raise DataError(f"{what}: labels must be 0 (membrane) or 255 (cell), found {values[:8].tolist()}")
 
 
 def membranes_to_labels(mask: np.ndarray) -> np.ndarray:
@@ -89,7 +91,7 @@ def membranes_to_labels(mask: np.ndarray) -> np.ndarray:
     """
     values = np.unique(mask)
     if len(values) != 2 or not (set(values.tolist()) <= {0, 1} or set(values.tolist()) <= {0, 255}):
-        raise ValueError(f"labels/membranes must be a two-valued mask, {{0, 255}} or {{0, 1}}, "
+        raise DataError(f"labels/membranes must be a two-valued mask, {{0, 255}} or {{0, 1}}, "
                          f"found values {values[:8].tolist()}")
     cell_value = values[1] if np.mean(mask == values[1]) >= 0.5 else values[0]
     return np.where(mask == cell_value, CELL, MEMBRANE).astype(np.uint8)
@@ -102,10 +104,10 @@ def read_h5_mirror(path: Path | str) -> IsbiData:
     with h5py.File(path, "r") as f:
         missing = [k for k in ("raw", "labels/membranes") if k not in f]
         if missing:
-            raise ValueError(f"{path}: missing dataset(s) {missing}; expected raw, labels/membranes")
+            raise DataError(f"{path}: missing dataset(s) {missing}; expected raw, labels/membranes")
         raw, membranes = f["raw"][()], f["labels/membranes"][()]
     if raw.ndim != 3 or raw.dtype != np.uint8:
-        raise ValueError(f"{path}: raw must be (S, H, W) uint8, got {raw.dtype} {raw.shape}")
+        raise DataError(f"{path}: raw must be (S, H, W) uint8, got {raw.dtype} {raw.shape}")
     labels = membranes_to_labels(membranes)
     check_labels(labels, raw, str(path))
     return IsbiData(raw, labels, None, "h5")
@@ -115,12 +117,12 @@ def read_tiffs(root: Path) -> IsbiData:
     """The three published TIFFs under `root` (test-volume.tif optional)."""
     volume, labels = read_tiff_stack(root / TRAIN_VOLUME), read_tiff_stack(root / TRAIN_LABELS)
     if len(volume) != len(labels):
-        raise ValueError(f"{root}: {TRAIN_VOLUME} has {len(volume)} pages but {TRAIN_LABELS} has "
+        raise DataError(f"{root}: {TRAIN_VOLUME} has {len(volume)} pages but {TRAIN_LABELS} has "
                          f"{len(labels)}")
     check_labels(labels, volume, str(root / TRAIN_LABELS))
     test = read_tiff_stack(root / TEST_VOLUME) if (root / TEST_VOLUME).exists() else None
     if test is not None and test.shape[1:] != volume.shape[1:]:
-        raise ValueError(f"{root}: {TEST_VOLUME} pages are {test.shape[1:]}, training pages "
+        raise DataError(f"{root}: {TEST_VOLUME} pages are {test.shape[1:]}, training pages "
                          f"{volume.shape[1:]}")
     return IsbiData(volume, labels, test, "tiff")
 
@@ -135,7 +137,7 @@ def load_isbi(root: Path | str) -> IsbiData:
         return read_tiffs(root)
     if (root / MIRROR_H5).exists():
         return read_h5_mirror(root / MIRROR_H5)
-    raise FileNotFoundError(
+    raise DataError(
         f"no ISBI 2012 data in {root}: place {TRAIN_VOLUME} and {TRAIN_LABELS} (and optionally "
         f"{TEST_VOLUME}) there, or the HDF5 mirror as {MIRROR_H5} ({MIRROR_URL}, sha256 {MIRROR_SHA256})")
 
@@ -164,5 +166,5 @@ def read_prepared(root: Path | str, split: str) -> tuple[np.ndarray, np.ndarray,
         volume, labels = np.load(root / "volume.npy"), np.load(root / "labels.npy")
         indices = [int(v) for v in (root / "splits" / f"{split}.txt").read_text().split()]
     except (OSError, ValueError) as err:
-        raise ValueError(f"{root} is not a prepared ISBI folder (run prepare_isbi): {err}") from None
+        raise DataError(f"{root} is not a prepared ISBI folder (run prepare_isbi): {err}") from None
     return volume, labels, indices

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from segcore.config.schema import ConfigError
 from segcore.data import fetch, isbi, nyud, siftflow, voc
 from segcore.data.isbi_dataset import GREY, IsbiDataset
 from segcore.data.nyud_dataset import MODALITIES, NyudDataset, hha_mean, hha_preprocess
@@ -100,7 +101,7 @@ def _nyud_inputs(exp, rgb: Preprocess, data_root: Path, hha_root: Path | None) -
     if exp.modality not in ("hha", "rgbhha"):
         return Inputs(rgb)
     if hha_root is None:
-        raise ValueError(f"{exp.name} reads HHA images: pass the hha stage's output (--hha)")
+        raise ConfigError(f"{exp.name} reads HHA images: pass the hha stage's output (--hha)")
     return Inputs(rgb, hha_preprocess(rgb, hha_mean(hha_root, nyud.split_names(data_root, exp.train_split))))
 
 

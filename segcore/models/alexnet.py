@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from segcore.models.fcn import SingleUpsamplingFCN
-from segcore.models.layers import channel_scaler, load_torchvision_classifier, sequential_key_map
+from segcore.models.layers import SurgeryPlan, channel_scaler, load_torchvision_classifier, sequential_key_map
 from segcore.models.vgg import init_vgg_weights
 
 # (name, output channels at width 1, kernel, stride, padding) for conv1 ... conv5.
@@ -97,6 +97,11 @@ class AlexNetClassifier(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Conv trunk: (N, 3, H, W) -> pool5 (N, C5, h, w); 6x6 at 224 px."""
         return _run_trunk(self, self.trunk_names, x)
+
+    def surgery_plan(self) -> SurgeryPlan:
+        """Its convolutions copied; fc6 becomes a 6x6 and fc7 a 1x1 convolution."""
+        convs = tuple(n for n in self.trunk_names if n.startswith("conv"))
+        return SurgeryPlan(convs, (("fc6", FC6_KERNEL), ("fc7", 1)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) -> logits (N, n_classes)."""

@@ -24,6 +24,7 @@ from segcore.config.schema import ConfigError
 from segcore.core import atomic
 from segcore.data.twin_voc import render_object_image
 from segcore.models.alexnet import AlexNetClassifier, load_torchvision_alexnet
+from segcore.models.modelfile import ModelFileError
 from segcore.models.googlenet import (TORCHVISION_GOOGLENET_NORMALISATION, GoogLeNetClassifier,
                                       load_torchvision_googlenet)
 from segcore.models.vgg import VGG16Classifier, load_torchvision_vgg16
@@ -80,7 +81,7 @@ def pretrain_smoke(arch: str, width: float, spec: PretrainSmoke, seed: int, prog
     """
     minimum = get_arch(arch).min_image_size
     if spec.image_size < minimum:
-        raise ValueError(f"backbone.smoke.image_size = {spec.image_size} is too small for {arch}: "
+        raise ConfigError(f"backbone.smoke.image_size = {spec.image_size} is too small for {arch}: "
                          f"it needs >= {minimum}")
     torch.manual_seed(seed)
     rng = np.random.Generator(np.random.PCG64(seed))
@@ -94,7 +95,7 @@ def pretrain_smoke(arch: str, width: float, spec: PretrainSmoke, seed: int, prog
                               weight_decay=spec.weight_decay)
     net.train()
     # disable=None: a bar on a terminal, nothing in a captured log
-    bar = tqdm(range(getattr(spec.iterations, arch)), desc=f"pretrain {arch}", disable=None if progress else True,
+    bar = tqdm(range(spec.iterations[arch]), desc=f"pretrain {arch}", disable=None if progress else True,
                dynamic_ncols=True)
     for _ in bar:
         images, labels = _batch(rng, spec.image_size, spec.batch_size)
@@ -109,7 +110,7 @@ def pretrain_smoke(arch: str, width: float, spec: PretrainSmoke, seed: int, prog
         bar.set_postfix(loss=f"{loss.item():.3f}")
     accuracy = _held_out_accuracy(net, pre, spec.image_size, seed)
     return _record(arch, net, pre, width, "synthetic twin-object classification",
-                   {"held_out_accuracy": accuracy, "iterations": getattr(spec.iterations, arch)})
+                   {"held_out_accuracy": accuracy, "iterations": spec.iterations[arch]})
 
 
 @torch.inference_mode()
@@ -147,10 +148,10 @@ def load_record(path: Path, arch: str | None = None) -> dict:
     try:
         record = torch.load(path, map_location="cpu", weights_only=False)
     except (OSError, RuntimeError, EOFError) as err:
-        raise ValueError(f"cannot read backbone record {path}: {err}") from None
+        raise ModelFileError(f"cannot read backbone record {path}: {err}") from None
     missing = {"arch", "trunk", "preprocess", "width", "source"} - set(record if isinstance(record, dict) else {})
     if missing:
-        raise ValueError(f"{path} is not a backbone record: missing {sorted(missing)}; rerun the backbone stage")
+        raise ModelFileError(f"{path} is not a backbone record: missing {sorted(missing)}; rerun the backbone stage")
     if arch is not None and record["arch"] != arch:
-        raise ValueError(f"{path} holds the {record['arch']} backbone, expected {arch}: check --backbone")
+        raise ModelFileError(f"{path} holds the {record['arch']} backbone, expected {arch}: check --backbone")
     return record

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from segcore.models.fcn import SingleUpsamplingFCN
-from segcore.models.layers import channel_scaler, compose, load_torchvision_classifier
+from segcore.models.layers import SurgeryPlan, channel_scaler, compose, load_torchvision_classifier
 
 TORCHVISION_GOOGLENET_NORMALISATION = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
 
@@ -139,6 +139,10 @@ class GoogLeNetClassifier(nn.Module):
         for name in self.trunk_names:
             x = getattr(self, name)(x)
         return x
+
+    def surgery_plan(self) -> SurgeryPlan:
+        """No fc6 / fc7: the trunk ends in inception5b, and its 1000-way fc has no FCN counterpart."""
+        return SurgeryPlan(tuple(n for n in self.trunk_names if not n.startswith("pool")), ())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) -> logits (N, n_classes)."""

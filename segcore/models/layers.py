@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping, NamedTuple, Sequence
 
 import torch
 from torch import nn
@@ -214,3 +214,10 @@ def load_torchvision_classifier(
         mapping = {k: k for k in model.state_dict()}
     return load_mapped(model, state_dict, mapping, f"torchvision {arch}{kind}",
                        ignored_prefixes=ignored_prefixes)
+
+
+class SurgeryPlan(NamedTuple):
+    """How a classifier becomes an FCN trunk (segcore.models.surgery); each classifier says its own."""
+
+    copied: tuple[str, ...]  # modules whose whole state (weights, biases, BN buffers) is copied
+    fc_kernels: tuple[tuple[str, int], ...]  # fc layers that become k x k convs, in forward order

@@ -3,46 +3,26 @@
 `convolutionalise` is the paper's core trick: fc6 / fc7 of the ImageNet classifier become k x k and
 1x1 convolutions with the same weights (k = 7 for VGG16, 6 for AlexNet), so the net slides the
 classifier over larger images. One function serves every backbone; a small `SurgeryPlan` per
-architecture says which modules are copied and which fc layers become which kernels.
+classifier (its ``surgery_plan()``) says which modules are copied and which fc layers become which kernels.
 `transplant` is how staged training starts FCN-16s from FCN-32s and FCN-8s from FCN-16s.
 """
 
 from __future__ import annotations
 
-from typing import Mapping, NamedTuple
+from typing import Mapping
 
 import torch
 from torch import nn
 
-from segcore.models.alexnet import FC6_KERNEL as ALEXNET_FC6_KERNEL
-from segcore.models.alexnet import AlexNetClassifier
-from segcore.models.googlenet import GoogLeNetClassifier
-from segcore.models.vgg import FC6_KERNEL, VGG16Classifier, vgg16_conv_names
-
-
-class SurgeryPlan(NamedTuple):
-    """How one architecture's classifier becomes an FCN trunk."""
-
-    copied: tuple[str, ...]  # modules whose whole state (weights, biases, BN buffers) is copied
-    fc_kernels: tuple[tuple[str, int], ...]  # fc layers that become k x k convs, in forward order
+from segcore.models.layers import SurgeryPlan
 
 
 def _plan(classifier: nn.Module) -> SurgeryPlan:
-    """The surgery plan for `classifier`'s architecture; unknown architectures raise ValueError."""
-    if isinstance(classifier, VGG16Classifier):
-        convs = tuple(name for _, name in vgg16_conv_names())
-        return SurgeryPlan(convs, (("fc6", FC6_KERNEL), ("fc7", 1)))
-    if isinstance(classifier, AlexNetClassifier):
-        convs = tuple(n for n in classifier.trunk_names if n.startswith("conv"))
-        return SurgeryPlan(convs, (("fc6", ALEXNET_FC6_KERNEL), ("fc7", 1)))
-    if isinstance(classifier, GoogLeNetClassifier):
-        # No fc6 / fc7: the trunk ends in inception5b, and its 1000-way fc has no FCN counterpart.
-        convs = tuple(n for n in classifier.trunk_names if not n.startswith("pool"))
-        return SurgeryPlan(convs, ())
-    raise ValueError(
-        f"no surgery plan for {type(classifier).__name__}; "
-        "allowed: VGG16Classifier, AlexNetClassifier, GoogLeNetClassifier"
-    )
+    """The classifier's own surgery plan (its ``surgery_plan()``); other modules raise ValueError."""
+    plan = getattr(classifier, "surgery_plan", None)
+    if plan is None:
+        raise ValueError(f"no surgery plan for {type(classifier).__name__}: it has no surgery_plan() method")
+    return plan()
 
 
 def _fc_as_conv(fc: nn.Linear, name: str, c_in: int, k: int) -> torch.Tensor:

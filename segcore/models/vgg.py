@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segcore.models.layers import channel_scaler, load_torchvision_classifier, sequential_key_map
+from segcore.models.layers import SurgeryPlan, channel_scaler, load_torchvision_classifier, sequential_key_map
 
 # (block index, number of 3x3 convs in the block); a 2x2 max pool follows every block.
 VGG16_BLOCKS: tuple[tuple[int, int], ...] = ((1, 2), (2, 2), (3, 3), (4, 3), (5, 3))
@@ -103,6 +103,10 @@ class VGG16Classifier(nn.Module):
                 x = F.relu(getattr(self, f"conv{block}_{i}")(x), inplace=True)
             x = getattr(self, f"pool{block}")(x)
         return x
+
+    def surgery_plan(self) -> SurgeryPlan:
+        """conv1_1 ... conv5_3 copied; fc6 becomes a 7x7 and fc7 a 1x1 convolution."""
+        return SurgeryPlan(tuple(name for _, name in vgg16_conv_names()), (("fc6", FC6_KERNEL), ("fc7", 1)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) -> logits (N, n_classes)."""

@@ -9,11 +9,9 @@ from segcore.config.schema import build
 from segcore.models import backbone as backbone_mod
 
 
-def pretrain_spec(view: dict, arch: str) -> PretrainSmoke:
-    """The smoke pretraining recipe of ``arch`` from its view (which holds only that architecture's steps)."""
-    pretrain = dict(view["pretrain"])
-    steps = pretrain.pop("iterations")[arch]
-    return build(PretrainSmoke, {**pretrain, "iterations": dict.fromkeys(backbone_mod.ARCHS, steps)})
+def pretrain_spec(view: dict) -> PretrainSmoke:
+    """The smoke pretraining recipe from a backbone's view, which holds only that architecture's steps."""
+    return build(PretrainSmoke, view["pretrain"])
 
 
 def make_backbone(view: dict, arch: str, out: Path, progress: bool = True) -> dict:
@@ -26,6 +24,6 @@ def make_backbone(view: dict, arch: str, out: Path, progress: bool = True) -> di
     if view["scale"] == "paper":
         record = backbone_mod.imagenet(arch, view["weights"], progress)
     else:
-        record = backbone_mod.pretrain_smoke(arch, view["width"], pretrain_spec(view, arch), view["seed"], progress)
+        record = backbone_mod.pretrain_smoke(arch, view["width"], pretrain_spec(view), view["seed"], progress)
     backbone_mod.save_record(record, Path(out))
     return {k: v for k, v in record.items() if k != "trunk"}

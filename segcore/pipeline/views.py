@@ -22,6 +22,7 @@ import json
 from dataclasses import asdict
 
 from segcore.config.params import Params
+from segcore.config.schema import ConfigError
 from segcore.data.specs import DATASETS
 from segcore.models.backbone import ARCHS
 from segcore.train.experiments import EXPERIMENTS, Experiment
@@ -110,12 +111,24 @@ def report(params: Params) -> dict:
             "twin": asdict(params.twin) if params.data_source == "twin" else None}
 
 
+def check_per_arch(params: Params) -> None:
+    """Mappings keyed by backbone architecture name each of segcore.models.backbone.ARCHS, no more."""
+    mappings = {"backbone.smoke.iterations": params.backbone.smoke.iterations,
+                "train.smoke.net_lr_scale": params.train.smoke.net_lr_scale,
+                "train.paper.net_lr_scale": params.train.paper.net_lr_scale}
+    for key, mapping in mappings.items():
+        if set(mapping) != set(ARCHS):
+            raise ConfigError(f"{key} names {', '.join(mapping)}; it needs exactly the backbones "
+                              f"{', '.join(ARCHS)}")
+
+
 def all_views(params: Params) -> dict[str, dict]:
     """{relative path under resolved/: view} for every stage that reads params.
 
     Every experiment's view is computed, including those not in dvc.yaml, so a bad schedule or rate
     is refused here whichever nets the DAG trains.
     """
+    check_per_arch(params)
     views: dict[str, dict] = {f"download/{d}.json": download(params, d) for d in DATASETS}
     views.update({f"prepare/{d}.json": prepare(params, d) for d, s in DATASETS.items() if s.prepare})
     views.update({f"backbone/{a}.json": backbone(params, a) for a in ARCHS})

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from segcore.config.params import TrainScale, Twin, UnetScale
 from segcore.data.specs import DATASETS
+from segcore.data.voc import DataError
 from segcore.models.backbone import load_record
 
 GENERATED = ("reports", "metrics", "resolved", "dvc.lock")  # tracked outputs of `dvc repro`
@@ -59,7 +60,7 @@ def read_json(path: Path) -> dict:
     try:
         return json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"cannot read metrics file {path}: {err}") from None
+        raise DataError(f"cannot read metrics file {path}: {err}") from None
 
 
 def code_version(cwd: Path | None = None) -> str:

@@ -77,7 +77,7 @@ def first_stage_lr(params, backbone: str) -> float:
     The same product as segcore.config.params.Params.base_lr(0, backbone), from the attributes a report reads.
     """
     recipe = params.recipe
-    return params.lr * recipe.lr_multiplier * getattr(recipe.net_lr_scale, backbone)
+    return params.lr * recipe.lr_multiplier * recipe.net_lr_scale[backbone]
 
 
 def table1_notes(params, metrics: dict, timing: dict, val_split: str) -> list[str]:
