@@ -7,7 +7,8 @@ from pathlib import Path
 
 from segcore.pipeline import cli
 from segcore.pipeline.train import train_experiment
-from segcore.train.runtime import finish, from_view
+from segcore.train.loop import TrainingError
+from segcore.train.runtime import finish, from_view, launch_workers, under_launcher
 
 
 def main(argv=None) -> None:
@@ -27,6 +28,12 @@ def main(argv=None) -> None:
     view = cli.view_from(args)
     if view["experiment"] != args.experiment:
         raise cli.ConfigError(f"{args.view} holds the params of {view['experiment']}, not {args.experiment}")
+    launch = view["runtime"]["launch"]
+    if launch != "python" and not under_launcher():  # this process becomes torchrun's parent
+        status = launch_workers(launch, Path(__file__), sys.argv[1:] if argv is None else list(argv))
+        if status:
+            raise TrainingError(f"{args.experiment}: the training processes ({launch}) exited with status {status}")
+        return
     runtime = from_view(view["runtime"])  # joins the process group when started by torchrun
     try:
         result = train_experiment(view, args.data, args.backbone, args.init, args.out, args.checkpoint,

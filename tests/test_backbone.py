@@ -60,7 +60,7 @@ def test_a_record_of_the_wrong_arch_or_an_old_record_is_refused(tmp_path):
     backbone.save_record(backbone.pretrain_smoke("alexnet", 0.0625, spec, 0, False), tmp_path / "a.pt")
     with pytest.raises(ValueError, match="holds the alexnet backbone, expected googlenet"):
         backbone.load_record(tmp_path / "a.pt", "googlenet")
-    old = torch.load(tmp_path / "a.pt", weights_only=False)
+    old = torch.load(tmp_path / "a.pt", weights_only=True)
     del old["arch"]
     torch.save(old, tmp_path / "old.pt")
     with pytest.raises(ValueError, match=r"missing \['arch'\]; rerun the backbone stage"):

@@ -65,7 +65,7 @@ def setup(tmp_path_factory):
                     "--data", str(tmp / "voc"), "--model", str(tmp / name / "model.pt"),
                     "--metrics", str(tmp / f"{name}.json"), "--eval-dir", str(tmp / f"eval-{name}")]
         logs = [_run(cmd, tmp, env) for cmd in (train, evaluate)]
-        runs[name] = {"log": logs[0], "record": torch.load(tmp / name / "model.pt", weights_only=False),
+        runs[name] = {"log": logs[0], "record": torch.load(tmp / name / "model.pt", weights_only=True),
                       "metrics": json.loads((tmp / f"{name}.json").read_text()),
                       "loss": (tmp / name / "live/plots/metrics/train/loss.tsv").read_text()}
     runs["backbone"] = tmp / "bb.pt"
@@ -92,7 +92,7 @@ def test_two_processes_reach_the_weights_of_one(setup):
     for k in one:
         torch.testing.assert_close(two[k], one[k], rtol=0, atol=1e-5, msg=k)
     assert len(moved) < len(one)  # most tensors are bit-identical; some differ by float summation order
-    start = torch.load(setup["backbone"], weights_only=False)["trunk"]
+    start = torch.load(setup["backbone"], weights_only=True)["trunk"]
     moved_by = {k: float((one[k] - start[k]).abs().max()) for k in start if k in one}
     assert min(moved_by.values()) > 1e-4, moved_by  # training moved every layer 10x beyond the tolerance
 

@@ -155,6 +155,85 @@ def test_editing_the_params_module_lists_the_training_stages(repo):
     assert _changed_stages(work, env) == set()
 
 
+OUTPUTS = ("data", "models", "metrics", "eval", "reports", "resolved", "dvc.lock")
+
+
+def _snapshot(work: Path) -> dict[str, bytes]:
+    files = [p for name in OUTPUTS for p in sorted((work / name).rglob("*") if (work / name).is_dir()
+                                                     else [work / name]) if p.is_file()]
+    return {str(p.relative_to(work)): p.read_bytes() for p in files if p.name != "device.json"}
+
+
+def _drop(path: str):
+    def edit(d):
+        *parents, last = path.split(".")
+        for k in parents:
+            d = d[k]
+        del d[last]
+    return edit
+
+
+def _set(path: str, value):
+    def edit(d):
+        *parents, last = path.split(".")
+        for k in parents:
+            d = d[k]
+        d[last] = value
+    return edit
+
+
+BAD_PARAMS = [  # (edit of params.yaml, what the one error line must name)
+    (_set("profile", "foo"), "profile = 'foo' is not allowed"),
+    (_set("data", "foo"), "data = 'foo' is not allowed"),
+    (_set("scale", "big"), "scale = 'big' is not allowed"),
+    (_set("lr", 1e3), "lr = 1000.0 is out of range"),
+    (_set("lr", "fast"), "lr = 'fast' must be a number"),
+    (_set("lr", float("nan")), "lr = nan must be a finite number"),
+    (_set("lr", float("inf")), "lr = inf must be a finite number"),
+    (_set("seed", "x"), "seed = 'x' must be an integer"),
+    (_set("seed", -1), "seed = -1 is out of range"),
+    (_set("net.smoke.width", 0), "net.smoke.width = 0.0 is out of range"),
+    (_set("twin.voc.min_size", 8), "twin.voc.min_size = 8 is out of range"),
+    (_set("twin.voc.min_size", 1000), "twin.voc.min_size = 1000 must be <= twin.voc.max_size"),
+    (_set("twin.siftflow.n_unannotated", 50), "twin.siftflow.n_unannotated = 50 must be < twin.siftflow.n_train"),
+    (_set("nyud.val_fraction", 1.5), "nyud.val_fraction = 1.5 is out of range"),
+    (_set("train.smoke.schedules.voc", 0), "train.smoke.schedules.voc = 0 is out of range"),
+    (_drop("train.smoke.schedules.voc_skip"), "schedules has no 'voc_skip'"),
+    (_set("train.smoke.optimizer", "rmsprop"), "train.smoke.optimizer = 'rmsprop' is not allowed"),
+    (_drop("backbone.smoke.iterations.alexnet"), "backbone.smoke.iterations names"),
+    (_set("unet.smoke.eval_tile", 50), "must be 16k + 4"),
+    (_set("timing.size", 0), "timing.size = 0 is out of range"),
+    (_set("runtime.device", "gpu"), "runtime.device = 'gpu' is not allowed"),
+    (_set("runtime.launch", "echo injected > injected.txt; python"), "runtime.launch = 'echo injected"),
+    (_set("learning_rate", 1e-3), "unknown key learning_rate"),
+    (_drop("evaluate"), "missing key evaluate"),
+]
+
+
+def test_bad_params_stop_the_run_before_any_output_changes(repo):
+    """Each bad value: `dvc repro` fails in the params stage with one line naming it; no output changed."""
+    work, env = repo
+    text = (work / "params.yaml").read_text()
+    before = _snapshot(work)
+    refused = []
+    try:
+        for edit, message in BAD_PARAMS:
+            params = yaml.safe_load(text)
+            edit(params)
+            (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+            done = subprocess.run([DVC, "repro"], cwd=work, env=env, capture_output=True, text=True)
+            errors = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("error: ")]
+            assert done.returncode != 0 and len(errors) == 1 and message in errors[0], (message, errors)
+            assert _ran(done.stdout + done.stderr) <= {"params", *ALWAYS}
+            assert _snapshot(work) == before, message
+            assert not (work / "injected.txt").exists()
+            refused.append(message)
+    finally:
+        (work / "params.yaml").write_text(text)
+    assert len(refused) == len(BAD_PARAMS) >= 20
+    assert _ran(_run([DVC, "repro"], work, env)) <= {"params", *ALWAYS} and _changed_stages(work, env) == set()
+
+
 def test_timing_reruns_on_another_machine_and_only_there(repo):
     """A machine with a GPU is simulated by an `nvidia-smi` on PATH: the device description changes."""
     work, env = repo
@@ -208,7 +287,7 @@ def test_exp_run_with_scientific_lr_reruns_only_training_and_dependents(repo):
 
     mult = tiny_params()["train"]["smoke"]["lr_multiplier"]
     for name in ("fcn32s", "t1-alexnet"):  # Table 1's nets follow lr too
-        record = torch.load(work / "models" / name / "model.pt", weights_only=False)
+        record = torch.load(work / "models" / name / "model.pt", weights_only=True)
         scale = tiny_params()["train"]["smoke"]["net_lr_scale"]["alexnet" if "alexnet" in name else "vgg16"]
         assert isinstance(record["lr"], float) and record["lr"] == pytest.approx(1e-5 * mult * scale)
     text = json.dumps(json.loads(_run([DVC, "exp", "show", "--json"], work, env)))
@@ -240,8 +319,8 @@ def test_one_param_switches_training_to_torchrun(repo):
     launch = "runtime.launch='torchrun --standalone --nproc_per_node=2'"  # quoted: DVC parses -S values
     log = _run([DVC, "exp", "run", "-S", launch, "-S", "train.smoke.batch_size=2", "train@fcn32s"], work,
                dict(env, GLOO_SOCKET_IFNAME="lo", MASTER_ADDR="127.0.0.1"))
-    assert _ran(log) == {"params", "train@fcn32s"} and "> torchrun --standalone --nproc_per_node=2 stages/train.py fcn32s" in log
+    assert _ran(log) == {"params", "train@fcn32s"} and "> python stages/train.py fcn32s" in log
     import torch
 
-    record = torch.load(work / "models" / "fcn32s" / "model.pt", weights_only=False)
+    record = torch.load(work / "models" / "fcn32s" / "model.pt", weights_only=True)
     assert record["trained_on"]["processes"] == 2

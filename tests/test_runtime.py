@@ -77,7 +77,7 @@ def test_mixed_precision_trains_fp32_weights(tmp_path, precision):
     assert np.isfinite(last["mean_iu"])
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert not torch.equal(before, model.score_fr.weight)
-    state = torch.load(tmp_path / "c.pt", weights_only=False)["scaler"]
+    state = torch.load(tmp_path / "c.pt", weights_only=True)["scaler"]
     assert bool(state) == (precision == "fp16")  # fp16's loss scale is saved for a resume
 
 

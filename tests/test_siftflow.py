@@ -235,12 +235,12 @@ def test_both_heads_learn_on_the_twin(learned):
 
 def test_two_headed_model_file_rebuilds_and_16s_trains_from_it(learned):
     params, tmp, _ = learned
-    record = torch.load(tmp / "m32" / "model.pt", weights_only=False)
+    record = torch.load(tmp / "m32" / "model.pt", weights_only=True)
     assert record["n_classes"] == {"sem": 33, "geo": 3}
     assert datasets.n_classes(get_experiment("sift-fcn16s")) == {"sem": 33, "geo": 3}
     short = dataclasses.replace(params, train=dataclasses.replace(params.train, smoke=dataclasses.replace(
         params.train.smoke, schedules={**params.train.smoke.schedules, "siftflow_skip": 2}, val_every=2, checkpoint_every=2)))
     train_experiment(views.train(short, "sift-fcn16s"), tmp / "fcn", tmp / "vgg16.pt", [tmp / "m32" / "model.pt"],
                               tmp / "m16", tmp / "m16" / "ck.pt", progress=False)
-    state = torch.load(tmp / "m16" / "model.pt", weights_only=False)["state_dict"]
+    state = torch.load(tmp / "m16" / "model.pt", weights_only=True)["state_dict"]
     assert "score_pool4_geo.weight" in state and "upscore16_sem.weight" in state

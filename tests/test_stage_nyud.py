@@ -48,13 +48,13 @@ def test_every_table4_net_trains_evaluates_and_fuses_its_streams(tiny):
     params, tmp = tiny
     for name in ("nyud-rgb", "nyud-rgbd", "nyud-hha"):
         _train(params, tmp, name, [tmp / "vgg16.pt"])
-    rgbd = torch.load(tmp / "nyud-rgbd" / "model.pt", weights_only=False)
+    rgbd = torch.load(tmp / "nyud-rgbd" / "model.pt", weights_only=True)
     assert rgbd["in_channels"] == 4 and rgbd["state_dict"]["conv1_1.weight"].shape[1] == 4
-    hha = torch.load(tmp / "nyud-hha" / "model.pt", weights_only=False)
+    hha = torch.load(tmp / "nyud-hha" / "model.pt", weights_only=True)
     assert hha["hha_preprocess"] is not None and hha["n_classes"] == 40
     _train(params, tmp, "nyud-rgbhha", [tmp / "nyud-rgb" / "model.pt", tmp / "nyud-hha" / "model.pt"])
     _train(params, tmp, "nyud-rgbhha16s", [tmp / "nyud-rgbhha" / "model.pt"])
-    fused = torch.load(tmp / "nyud-rgbhha16s" / "model.pt", weights_only=False)
+    fused = torch.load(tmp / "nyud-rgbhha16s" / "model.pt", weights_only=True)
     assert "hha.score_pool4.weight" in fused["state_dict"]
     metrics = evaluate_experiment({**views.evaluate(params, "nyud-rgbhha16s"), "figure_images": 1}, tmp / "fcn", tmp / "nyud-rgbhha16s" / "model.pt",
                                            tmp / "m.json", tmp / "eval", hha_root=tmp / "hha")

@@ -43,11 +43,11 @@ def _curve(tmp, out="m"):
 def test_rerun_with_finished_checkpoint_keeps_weights_and_curves(setup):
     params, tmp = setup
     first = _train(params, tmp)
-    weights = torch.load(tmp / "m" / "model.pt", weights_only=False)["state_dict"]
+    weights = torch.load(tmp / "m" / "model.pt", weights_only=True)["state_dict"]
     curve = _curve(tmp)
     assert curve.count("\n") == 3  # header + steps 2 and 4
     assert _train(params, tmp) == first
-    again = torch.load(tmp / "m" / "model.pt", weights_only=False)["state_dict"]
+    again = torch.load(tmp / "m" / "model.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(weights[k], again[k]) for k in weights)
     assert _curve(tmp) == curve
 
@@ -61,7 +61,7 @@ def test_outputs_are_whole_copies_and_the_working_curves_stay_with_the_checkpoin
     shutil.rmtree(tmp / "w")  # what `dvc repro` does to a non-persistent output before the command
     _train(params, tmp, "w")
     assert (tmp / "ck" / "w.live" / "plots/metrics/val/mean_iu.tsv").read_text() == _curve(tmp, "w")
-    record = torch.load(tmp / "w" / "model.pt", weights_only=False)
+    record = torch.load(tmp / "w" / "model.pt", weights_only=True)
     assert record["trained_on"]["processes"] == 1 and record["trained_on"]["device"].startswith("CPU: ")
 
 
@@ -84,3 +84,34 @@ def test_checkpoint_written_by_other_code_is_not_resumed(setup, capsys, monkeypa
     monkeypatch.setattr(pipe_train, "code_digest", lambda: "other code")
     _train(params, tmp, "c")
     assert "belongs to other params or inputs; training from the start" in capsys.readouterr().out
+
+
+def _live_files(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_killed_and_resumed_run_equals_an_uninterrupted_one(setup, monkeypatch):
+    """Killed after step 3 (checkpoint at step 2, curves logged through step 3), then rerun."""
+    from segcore.train import loop
+
+    params, tmp = setup
+    _train(params, tmp, "straight")
+    real_step = loop._train_step
+
+    def killed_at_fourth_step(net, optimizer, scaler, items, step, *rest):
+        if step == 3:
+            raise KeyboardInterrupt  # as a kill: nothing after this step's start is written
+        return real_step(net, optimizer, scaler, items, step, *rest)
+
+    monkeypatch.setattr(loop, "_train_step", killed_at_fourth_step)
+    with pytest.raises(KeyboardInterrupt):
+        _train(params, tmp, "resumed")
+    loss = (tmp / "ck" / "resumed.live" / "plots/metrics/train/loss.tsv").read_text()
+    assert [line.split("\t")[0] for line in loss.splitlines()] == ["step", "1", "2", "3"]
+    monkeypatch.setattr(loop, "_train_step", real_step)
+    assert _train(params, tmp, "resumed") == _train(params, tmp, "straight")
+    straight = torch.load(tmp / "straight" / "model.pt", weights_only=True)
+    resumed = torch.load(tmp / "resumed" / "model.pt", weights_only=True)
+    assert all(torch.equal(straight["state_dict"][k], resumed["state_dict"][k]) for k in straight["state_dict"])
+    assert straight["val"] == resumed["val"]
+    assert _live_files(tmp / "resumed" / "live") == _live_files(tmp / "straight" / "live")  # curves, byte for byte

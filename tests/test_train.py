@@ -72,7 +72,7 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
     full, _ = _run(tmp_path, "full", _spec())
     with pytest.raises(KeyboardInterrupt):
         _run(tmp_path, "killed", _spec(), data=Toy(explode_after=5))  # dies during step 3
-    assert torch.load(tmp_path / "killed.pt", weights_only=False)["step"] == 2
+    assert torch.load(tmp_path / "killed.pt", weights_only=True)["step"] == 2
     resumed, _ = _run(tmp_path, "killed", _spec())
     for (k, va), vb in zip(full.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(va, vb), k

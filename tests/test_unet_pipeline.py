@@ -79,7 +79,7 @@ def test_unet_trains_from_scratch_and_is_scored_like_the_challenge(tiny):
     params, tmp, _ = tiny
     train_experiment(views.train(params, "unet-isbi"), tmp / "fcn", None, [], tmp / "m", tmp / "m" / "ck.pt",
                               progress=False)
-    record = torch.load(tmp / "m" / "model.pt", weights_only=False)
+    record = torch.load(tmp / "m" / "model.pt", weights_only=True)
     assert record["arch"] == "unet" and record["in_channels"] == 1 and record["width"] == params.unet.smoke.width
     metrics = evaluate_experiment({**views.evaluate(params, "unet-isbi"), "figure_images": 1}, tmp / "fcn", tmp / "m" / "model.pt",
                                            tmp / "m.json", tmp / "eval")

@@ -12,6 +12,7 @@ Two traps are handled here once, for every params section:
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -46,7 +47,10 @@ def _int_or_float(loader: yaml.SafeLoader, node: yaml.Node) -> int | float:
     text = loader.construct_scalar(node)
     if re.fullmatch(r"[-+]?\d+", text):
         return int(text)
-    return float(text.replace("Inf", "inf").replace("INF", "inf").replace("NaN", "nan").replace("NAN", "nan"))
+    special = text.lstrip("+-").lower()
+    if special in (".inf", ".nan"):  # YAML's spellings of infinity and not-a-number
+        return float(("-" if text.startswith("-") else "") + special[1:])
+    return float(text)
 
 
 _Yaml12Loader.add_constructor("tag:yaml.org,2002:float", _int_or_float)
@@ -149,6 +153,8 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int | float):
             hint = " (write numbers without quotes)" if isinstance(value, str) else ""
             raise ConfigError(f"{key} = {value!r} must be a number{hint}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{key} = {value!r} must be a finite number")
         return float(value)
     if tp is str:
         if not isinstance(value, str):

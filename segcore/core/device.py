@@ -47,4 +47,4 @@ def describe(device: torch.device | str) -> str:
 
 def environment(device: torch.device | str) -> dict[str, str]:
     """Device line plus the software versions that produced a number."""
-    return {"device": describe(device), "torch": torch.__version__, "python": platform.python_version()}
+    return {"device": describe(device), "torch": str(torch.__version__), "python": platform.python_version()}

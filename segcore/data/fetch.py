@@ -7,7 +7,6 @@ recorded-checksum file (tests serve twin archives from 127.0.0.1).
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -26,9 +25,7 @@ def download_voc(twin: dict | None, out: Path, archives: Path, progress: bool = 
     if twin is not None:
         from segcore.data.twin_voc import write_voc_twin
 
-        if out.exists():
-            shutil.rmtree(out)  # the stage owns this output; rebuild it whole
-        write_voc_twin(out, **twin)
+        atomic.build_dir(out, lambda tmp: write_voc_twin(tmp, **twin))  # rebuilt whole, then renamed
         return
     catalog = catalog or CATALOG
     out.mkdir(parents=True, exist_ok=True)
@@ -44,7 +41,7 @@ def download_nyud(twin: dict | None, out: Path, archives: Path, progress: bool =
     if twin is not None:
         from segcore.data.twin_nyud import write_nyud_twin
 
-        write_nyud_twin(Path(out), **twin)
+        atomic.build_dir(Path(out), lambda tmp: write_nyud_twin(tmp, **twin))
         return
     catalog = catalog or CATALOG
     for key in NYUD_FILES:

@@ -19,13 +19,14 @@ No test labels exist, so evaluation uses held-out training slices (`holdout_spli
 
 from __future__ import annotations
 
-import os
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageSequence
 
+from segcore.core import atomic
 from segcore.data.voc import DataError
 
 TRAIN_VOLUME = "train-volume.tif"
@@ -67,11 +68,10 @@ def write_tiff_stack(path: Path | str, stack: np.ndarray) -> None:
     stack = np.asarray(stack)
     if stack.ndim != 3 or stack.dtype != np.uint8 or len(stack) == 0:
         raise DataError(f"expected a non-empty (S, H, W) uint8 stack, got {stack.dtype} {stack.shape}")
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
     pages = [Image.fromarray(page) for page in stack]
-    pages[0].save(tmp, format="TIFF", save_all=True, append_images=pages[1:])
-    os.replace(tmp, path)
+    buf = io.BytesIO()
+    pages[0].save(buf, format="TIFF", save_all=True, append_images=pages[1:])
+    atomic.write_bytes(path, buf.getvalue())
 
 
 def check_labels(labels: np.ndarray, volume: np.ndarray, what: str) -> None:

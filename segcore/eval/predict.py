@@ -65,10 +65,19 @@ def write_submission(predictions: Iterable[tuple[str, np.ndarray]], palette: lis
 
     Returns the number of images written. Streaming keeps memory flat over the 1,456 test images.
     """
-    from PIL import Image
 
     out = Path(out)
     tmp = out.with_name(out.name + ".tmp")
+    try:
+        return _write_tar(predictions, palette, tmp, inner, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_tar(predictions, palette: list[int], tmp: Path, inner: str, out: Path) -> int:
+    from PIL import Image
+
     with tarfile.open(tmp, "w:gz") as tar:
         count = 0
         for sample_id, pred in predictions:

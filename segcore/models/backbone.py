@@ -24,7 +24,7 @@ from segcore.config.schema import ConfigError
 from segcore.core import atomic
 from segcore.data.twin_voc import render_object_image
 from segcore.models.alexnet import AlexNetClassifier, load_torchvision_alexnet
-from segcore.models.modelfile import ModelFileError
+from segcore.models.modelfile import ModelFileError, load_plain, plain
 from segcore.models.googlenet import (TORCHVISION_GOOGLENET_NORMALISATION, GoogLeNetClassifier,
                                       load_torchvision_googlenet)
 from segcore.models.vgg import VGG16Classifier, load_torchvision_vgg16
@@ -140,15 +140,12 @@ def _record(arch: str, net: nn.Module, pre: Preprocess, width: float, source: st
 
 def save_record(record: dict, path: Path) -> None:
     """Write atomically so an interrupted stage never leaves a half-written backbone."""
-    atomic.torch_save(record, path)
+    atomic.torch_save(plain(record), path)
 
 
 def load_record(path: Path, arch: str | None = None) -> dict:
     """Read a backbone record (of architecture ``arch`` when given); errors name the file and the problem."""
-    try:
-        record = torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError) as err:
-        raise ModelFileError(f"cannot read backbone record {path}: {err}") from None
+    record = load_plain(path, "backbone record")
     missing = {"arch", "trunk", "preprocess", "width", "source"} - set(record if isinstance(record, dict) else {})
     if missing:
         raise ModelFileError(f"{path} is not a backbone record: missing {sorted(missing)}; rerun the backbone stage")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from segcore.core import atomic
@@ -51,23 +50,31 @@ def evaluate_experiment(view: dict, data_root: Path, model_path: Path, metrics_o
     test labels are withheld (real VOC), writes the evaluation-server archive instead.
     """
     exp = get_experiment(view["experiment"])
-    keep, channels_last = view["figure_images"], view["runtime"]["channels_last"]
     model, _, record = load_model(Path(model_path))
-    inputs = datasets.Inputs.from_record(record)
-    place(model, device, channels_last)
-    eval_dir = Path(eval_dir)
-    if eval_dir.exists():
-        shutil.rmtree(eval_dir)
-    (eval_dir / "preds").mkdir(parents=True)
+    place(model, device, view["runtime"]["channels_last"])
     metrics: dict = {**view["provenance"], **environment(device), "trained_on": record.get("trained_on")}
+    # Everything goes into a temp folder renamed over eval_dir at the end: a failed evaluation leaves
+    # the previous folder whole (and no metrics file is written before the scores exist).
+    scores_of = atomic.build_dir(Path(eval_dir), lambda tmp: _score_into(tmp, view, exp, model, record,
+                                                                         Path(data_root), device, hha_root))
+    metrics.update(scores_of)
+    atomic.write_json(Path(metrics_out), metrics)
+    return metrics
+
+
+def _score_into(eval_dir: Path, view: dict, exp: Experiment, model, record: dict, data_root: Path, device: str,
+                hha_root: Path | None) -> dict:
+    """The splits' scores ({split: metrics}); predictions, per-class IU and figure data written under eval_dir."""
+    keep, channels_last = view["figure_images"], view["runtime"]["channels_last"]
+    inputs = datasets.Inputs.from_record(record)
+    (eval_dir / "preds").mkdir(parents=True)
+    metrics: dict = {}
     spec = datasets.spec(exp)
     if spec.scoring == "isbi":  # the challenge's scores on held-out slices, by overlap-tile inference
-        metrics[exp.val_split] = evaluate_isbi(model, inputs.rgb, Path(data_root), view["eval_tile"], eval_dir,
-                                               device)
-        atomic.write_json(Path(metrics_out), metrics)
+        metrics[exp.val_split] = evaluate_isbi(model, inputs.rgb, data_root, view["eval_tile"], eval_dir, device)
         return metrics
     n_classes = datasets.n_classes(exp)
-    split_of = lambda split: datasets.split_dataset(exp, split, Path(data_root), hha_root, inputs)  # noqa: E731
+    split_of = lambda split: datasets.split_dataset(exp, split, data_root, hha_root, inputs)  # noqa: E731
     val = split_of(exp.val_split)
     hists, kept = accumulate_heads(model, val, n_classes, device, keep=keep, channels_last=channels_last)
     metrics[exp.val_split], per_class_val = split_scores(exp, hists, len(val))
@@ -85,5 +92,4 @@ def evaluate_experiment(view: dict, data_root: Path, model_path: Path, metrics_o
             hists, _ = accumulate_heads(model, test, n_classes, device, channels_last=channels_last)
             metrics[exp.test_split], per_class[exp.test_split] = split_scores(exp, hists, len(test))
     atomic.write_json(eval_dir / "per_class_iu.json", per_class)
-    atomic.write_json(Path(metrics_out), metrics)
     return metrics

@@ -135,14 +135,26 @@ def _prepare_resume(checkpoint: Path, live_dir: Path, fingerprint: str) -> None:
     """Keep ``checkpoint`` only if it continues this very run and its curves are still there.
 
     Otherwise weights and curves start afresh together, so the logged curves always match the weights.
+    A kept run's curves are cut back to the checkpoint's step: the killed run logged steps past its
+    last checkpoint, which the resumed run logs again.
     """
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    resumable = load_checkpoint(checkpoint, fingerprint) is not None
-    if resumable and not (live_dir / LOSS_CURVE).exists():
+    state = load_checkpoint(checkpoint, fingerprint)
+    if state is not None and not (live_dir / LOSS_CURVE).exists():
         print(f"{checkpoint} has no training curves beside it; training from the start")
-        resumable = False
-    if not resumable:
+        state = None
+    if state is None:
         checkpoint.unlink(missing_ok=True)
         shutil.rmtree(live_dir, ignore_errors=True)
+        return
+    for curve in sorted(live_dir.rglob("*.tsv")):
+        truncate_curve(curve, state["step"])
 
 
+def truncate_curve(path: Path, step: int) -> None:
+    """Keep the header and the rows of a dvclive TSV curve logged at or before ``step``."""
+    header, *rows = path.read_text().splitlines(keepends=True)
+    column = header.rstrip("\n").split("\t").index("step")
+    kept = [r for r in rows if int(r.split("\t")[column]) <= step]
+    if len(kept) < len(rows):
+        atomic.write_text(path, header + "".join(kept))

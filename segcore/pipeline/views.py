@@ -82,7 +82,9 @@ def train(params: Params, name: str) -> dict:
         # the data it trains on, for the checkpoint's fingerprint (a resumed run must see the same data)
         "data": {"source": params.data_source, "twin": _twin(params, exp.dataset)},
         "runtime": {"device": rt.device, "precision": rt.precision, "channels_last": rt.channels_last,
-                    "workers": rt.workers},
+                    "workers": rt.workers,
+                    # U-Net's recipe is one tile per step: nothing to share out over processes
+                    "launch": "python" if exp.arch == "unet" else rt.launch},
     }
 
 

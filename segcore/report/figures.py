@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
-import os
+import io
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from segcore.core import atomic
 
 
 def colorize(label: np.ndarray, palette: list[int]) -> Image.Image:
@@ -35,11 +37,9 @@ def comparison_grid(rows: list[list[Image.Image]], headings: list[str], out: Pat
 
 
 def _save_png(img: Image.Image, out: Path) -> None:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    img.save(tmp, format="PNG")
-    os.replace(tmp, out)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    atomic.write_bytes(out, buf.getvalue())
 
 
 def read_live_series(path: Path) -> tuple[list[int], list[float]]:
@@ -71,9 +71,7 @@ def training_curves(series: dict[str, tuple[Path, Path]], out: Path) -> None:
     ax_iu.set(xlabel="step", ylabel="mean IU (%)", title="validation mean IU")
     ax_iu.legend(fontsize="small")
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp.png")
-    fig.savefig(tmp, dpi=100, metadata={"Software": None})
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
     plt.close(fig)
-    os.replace(tmp, out)
+    atomic.write_bytes(out, buf.getvalue())

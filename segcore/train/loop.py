@@ -26,6 +26,7 @@ from segcore.models import heads
 from segcore.train.batches import micro_seed, positions, step_loader
 from segcore.eval.predict import accumulate_heads
 from segcore.eval.metrics import scores
+from segcore.models.modelfile import ModelFileError, load_plain, plain
 from segcore.models.registry import freeze_all_but
 from segcore.train.runtime import Runtime
 
@@ -111,9 +112,9 @@ def load_checkpoint(path: Path, fingerprint: str) -> dict | None:
     if not path.exists():
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:  # a torn or foreign file: say so, then start over
-        print(f"ignoring unreadable checkpoint {path} ({type(err).__name__}); training from the start")
+        state = load_plain(path, "checkpoint")  # weights only: a crafted file never runs
+    except ModelFileError as err:  # a torn, foreign or crafted file: say so, then start over
+        print(f"ignoring checkpoint: {err}; training from the start")
         return None
     if state.get("fingerprint") != fingerprint:
         print(f"checkpoint {path} belongs to other params or inputs; training from the start")
@@ -170,9 +171,9 @@ def train(model: nn.Module, train_set, val_set, spec: TrainSpec, *, n_classes: i
                 live.log_metric("val/mean_iu", last["mean_iu"])
                 live.make_summary()
         if runtime.main and (done % spec.checkpoint_every == 0 or done == spec.iterations):
-            atomic.torch_save({"fingerprint": fingerprint, "step": done, "model": model.state_dict(),
+            atomic.torch_save(plain({"fingerprint": fingerprint, "step": done, "model": model.state_dict(),
                                "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-                               "last": last}, checkpoint)
+                               "last": last}), checkpoint)
     return last
 
 

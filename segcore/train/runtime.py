@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
+import subprocess
+import sys
 from dataclasses import dataclass
-from typing import Literal, Mapping
+from pathlib import Path
+from typing import Literal, Mapping, Sequence
 
 import numpy as np
 import torch
 
+from segcore.config.params import LAUNCH
 from segcore.config.schema import ConfigError
 from segcore.core.device import environment, pick_device, place
 
@@ -172,3 +177,20 @@ def finish(runtime: Runtime) -> None:
 
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def under_launcher() -> bool:
+    """True in a process that torchrun started (it sets LOCAL_RANK for every worker)."""
+    return "LOCAL_RANK" in os.environ
+
+
+def launch_workers(launch: str, script: Path, args: Sequence[str]) -> int:
+    """Run ``script args`` under torchrun as ``launch`` says; returns torchrun's exit status.
+
+    ``launch`` is params' ``runtime.launch``, validated by the params stage and checked again here.
+    It never reaches a shell: its flags become an argument list of ``python -m torch.distributed.run``.
+    """
+    if not LAUNCH.fullmatch(launch) or launch == "python":
+        raise ConfigError(f"runtime.launch = {launch!r} is not a torchrun launch; use torchrun --nproc_per_node=N")
+    flags = shlex.split(launch)[1:]
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", *flags, str(script), *args]).returncode
