@@ -72,22 +72,24 @@ def _run(cmd: list[str], cwd: Path, env: dict) -> str:
     return done.stdout + done.stderr
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> tuple[Path, dict]:
-    tmp = tmp_path_factory.mktemp("pipeline")
+def make_repo(tmp: Path, params: dict, env: dict | None = None) -> tuple[Path, dict]:
+    """A git + DVC repo under ``tmp`` with this checkout's pipeline and code, and ``params`` as params.yaml."""
     work = tmp / "repo"
     work.mkdir()
     for name in ("dvc.yaml", "pyproject.toml", ".gitignore"):
         shutil.copy(ROOT / name, work / name)
     for name in ("segcore", "stages"):
         shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__"))
-    (work / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
-    env = _env(tmp)
-    _run(["git", "init", "-q"], work, env)
-    _run([DVC, "init", "-q"], work, env)
-    _run(["git", "add", "-A"], work, env)
-    _run(["git", "commit", "-qm", "tiny"], work, env)
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = env or _env(tmp)
+    for cmd in (["git", "init", "-q"], [DVC, "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "start"]):
+        _run(cmd, work, env)
     return work, env
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> tuple[Path, dict]:
+    return make_repo(tmp_path_factory.mktemp("pipeline"), tiny_params())
 
 
 def _ran(log: str) -> set[str]:

@@ -70,17 +70,27 @@ class Twin:
 
 
 @dataclass(frozen=True)
-class Nyud:
-    """NYUD preparation: the held-out part of the 795 training frames used for validation curves."""
+class HoldOut:
+    """Per scale: are the validation-curve images left out of training (True) or a subset of it (False)?"""
 
-    val_fraction: float = field(gt=0.0, lt=1.0)
+    smoke: bool
+    paper: bool
+
+
+@dataclass(frozen=True)
+class Nyud:
+    """NYUD preparation: which of the 795 training frames draw the validation curves."""
+
+    val_fraction: float = field(gt=0.0, lt=1.0, doc="share of the training frames in the validation split")
+    hold_out: HoldOut
 
 
 @dataclass(frozen=True)
 class Siftflow:
-    """SIFT Flow preparation: the held-out part of the training images used for validation curves."""
+    """SIFT Flow preparation: which training images draw the validation curves."""
 
-    val_fraction: float = field(gt=0.0, lt=1.0)
+    val_fraction: float = field(gt=0.0, lt=1.0, doc="share of the training images in the validation split")
+    hold_out: HoldOut
 
 
 @dataclass(frozen=True)
@@ -139,7 +149,10 @@ class PretrainSmoke:
 
 @dataclass(frozen=True)
 class PretrainPaper:
-    weights: Literal["IMAGENET1K_V1"]
+    """Which ImageNet weights the paper scale starts from (segcore.models.backbone)."""
+
+    weights: dict[str, Literal["IMAGENET1K_V1", "caffe"]] = field(
+        doc="per backbone architecture: torchvision's, or caffe: the paper's own VGG16 (vgg16 only)")
 
 
 @dataclass(frozen=True)

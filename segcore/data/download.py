@@ -123,7 +123,7 @@ CATALOG: dict[str, Archive] = {
 }
 
 # Size + sha256 of first downloads of files without a published checksum (commit this file).
-RECORDED_CHECKSUMS = Path(__file__).resolve().parent / "data" / "recorded_checksums.json"
+RECORDED_CHECKSUMS = Path(__file__).resolve().parent / "recorded_checksums.json"  # beside this module
 
 
 # ---------------------------------------------------------------- verification

@@ -13,14 +13,20 @@ import numpy as np
 
 from segcore.core import atomic
 from segcore.data import isbi, nyud, siftflow, voc
-from segcore.data.download import CATALOG, RECORDED_CHECKSUMS, ensure, ensure_file
+from segcore.data.download import (CATALOG, RECORDED_CHECKSUMS, DownloadError, ensure, ensure_file,
+                                   safe_extract, verify_or_record)
 
 NYUD_FILES = ("nyud_labeled", "nyud_mapping", "nyud_splits")
 
 
 def download_voc(twin: dict | None, out: Path, archives: Path, progress: bool = True,
-                 catalog: dict | None = None, check_count: bool = True) -> None:
-    """VOC2011 + VOC2012 + SBD under ``out``; ``check_count`` asserts the real data's 736 seg11valid images."""
+                 catalog: dict | None = None, check_count: bool = True, record_file: Path | None = None) -> None:
+    """VOC2011 + VOC2012 + SBD under ``out``; ``check_count`` asserts the real data's 736 seg11valid images.
+
+    The VOC2011 test tar (segcore.data.voc.VOC2011_TEST_TAR) needs a login to the evaluation server, so
+    it is never downloaded: where it was placed in ``archives`` by hand, its size + sha256 are pinned in
+    ``record_file`` (none are published) and it is extracted beside the rest.
+    """
     out = Path(out)
     if twin is not None:
         from segcore.data.twin_voc import write_voc_twin
@@ -31,6 +37,13 @@ def download_voc(twin: dict | None, out: Path, archives: Path, progress: bool = 
     out.mkdir(parents=True, exist_ok=True)
     for key in ("voc2012", "voc2011", "sbd"):
         ensure(catalog[key], Path(archives), out, progress=progress)
+    placed = Path(archives) / voc.VOC2011_TEST_TAR
+    if placed.exists() and voc.voc2011_test_dir(out) is None:
+        verify_or_record(placed, record_file or RECORDED_CHECKSUMS)
+        safe_extract(placed, out)
+        if voc.voc2011_test_dir(out) is None:
+            raise DownloadError(f"{placed} was extracted into {out} but none of "
+                                f"{', '.join(voc.VOC2011_TEST_DIRS)} holds ImageSets/Segmentation/test.txt")
     ids = [s.id for s in voc.split_samples(out, "seg11valid")]
     voc.check_seg11valid_count(ids, real=check_count)
 
@@ -87,19 +100,21 @@ def download_isbi(twin: dict | None, out: Path, archives: Path, progress: bool =
     ensure_file((catalog or CATALOG)["isbi_mirror"], archives, out, progress=progress)
 
 
-def prepare_nyud(src: Path, out: Path, val_fraction: float, seed: int) -> dict[str, int]:
+def prepare_nyud(src: Path, out: Path, val_fraction: float, seed: int, hold_out: bool = True) -> dict[str, int]:
     """Crops, 40-class labels, depth and splits in the FCN / Gupta form (segcore.data.nyud.prepare)."""
-    return atomic.build_dir(out, lambda tmp: nyud.prepare(src, tmp, val_fraction=val_fraction, seed=seed))
+    return atomic.build_dir(out, lambda tmp: nyud.prepare(src, tmp, val_fraction=val_fraction, seed=seed,
+                                                          hold_out=hold_out))
 
 
-def prepare_siftflow(src: Path, out: Path, source: str, val_fraction: float, seed: int) -> dict[str, int]:
+def prepare_siftflow(src: Path, out: Path, source: str, val_fraction: float, seed: int,
+                     hold_out: bool = True) -> dict[str, int]:
     """Shifted labels, hard-linked images and splits (segcore.data.siftflow.prepare), built then renamed.
 
     On the real data the split sizes are checked (2,488 train, 200 test, 2 unannotated).
     """
     root = Path(src) / siftflow.ROOT
     return atomic.build_dir(out, lambda tmp: siftflow.prepare(root, tmp, val_fraction=val_fraction, seed=seed,
-                                                              check_counts=source == "real"))
+                                                              hold_out=hold_out, check_counts=source == "real"))
 
 
 def prepare_isbi(src: Path, out: Path, eval_fraction: float) -> dict[str, int]:

@@ -53,6 +53,11 @@ class IsbiDataset(torch.utils.data.Dataset):
             self.targets = [(labels[i] == CELL).astype(np.int64) for i in self.indices]
             self.weights = [None] * len(self.indices)
 
+    @property
+    def ids(self) -> list[str]:
+        """The distinct images of the split (training records its size and overlap with validation)."""
+        return [slice_id(i) for i in self.indices]
+
     def __len__(self) -> int:
         return len(self.indices) * (DRAWS if self.train else 1)
 

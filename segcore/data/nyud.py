@@ -163,15 +163,21 @@ def read_splits(path: Path | str, count: int) -> tuple[np.ndarray, np.ndarray]:
 SPLIT_FILES = ("trainval", "train", "val", "test")
 
 
-def split_trainval(trainval: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A seeded train / val split of the 795 training frames (validation curves need held-out frames)."""
+def split_trainval(trainval: np.ndarray, val_fraction: float, seed: int,
+                   hold_out: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val) from the training frames: a seeded ``val_fraction`` of them draws the validation curves.
+
+    ``hold_out``: val is left out of train (our deviation, so the curves show generalisation), or
+    train keeps every frame as the papers did, and val is then a fixed subset of it.
+    """
     rng = np.random.Generator(np.random.PCG64(seed))
     n_val = max(1, int(round(len(trainval) * val_fraction)))
     val = np.sort(rng.choice(trainval, size=n_val, replace=False))
-    return np.setdiff1d(trainval, val), val
+    return (np.setdiff1d(trainval, val) if hold_out else np.sort(trainval)), val
 
 
-def prepare(src: Path | str, out: Path | str, *, val_fraction: float, seed: int) -> dict[str, int]:
+def prepare(src: Path | str, out: Path | str, *, val_fraction: float, seed: int,
+            hold_out: bool = True) -> dict[str, int]:
     """Crop, relabel and name every frame of ``src`` (the three .mat files) into ``out``.
 
     Writes images/<name>.png (RGB), depth/<name>.npy and raw_depth/<name>.npy (float32 metres,
@@ -187,7 +193,7 @@ def prepare(src: Path | str, out: Path | str, *, val_fraction: float, seed: int)
     try:
         lut = read_mapping(src / MAPPING_MAT)
         trainval, test = read_splits(src / SPLITS_MAT, len(labeled))
-        train, val = split_trainval(trainval, val_fraction, seed)
+        train, val = split_trainval(trainval, val_fraction, seed, hold_out)
         geo = geometry(labeled.frame)
         (r0, r1), (c0, c1) = geo.rows, geo.cols
         for folder in ("images", "depth", "raw_depth", "labels", "splits"):

@@ -60,6 +60,11 @@ class NyudDataset(torch.utils.data.Dataset):
         self.names = nyud.split_names(self.prepared, split)
         self.modality, self.rgb, self.hha = modality, rgb, hha
 
+    @property
+    def ids(self) -> list[str]:
+        """The distinct images of the split (training records its size and overlap with validation)."""
+        return list(self.names)
+
     def __len__(self) -> int:
         return len(self.names)
 

@@ -128,11 +128,12 @@ def split_names(root: Path, check_counts: bool = False) -> tuple[list[str], list
     return [n for n in train_all if n not in unannotated], sorted(test), empty
 
 
-def prepare(src: Path, out: Path, *, val_fraction: float, seed: int, check_counts: bool = False) -> dict[str, int]:
+def prepare(src: Path, out: Path, *, val_fraction: float, seed: int, hold_out: bool = True,
+            check_counts: bool = False) -> dict[str, int]:
     """The FCN form of the data set under ``out`` (see the module docstring); returns split sizes."""
     src, out = Path(src), Path(out)
     trainval, test, empty = split_names(src, check_counts)
-    train, val = nyud.split_trainval(np.array(trainval), val_fraction, seed)
+    train, val = nyud.split_trainval(np.array(trainval), val_fraction, seed, hold_out)
     for folder in ("images", "labels", "splits"):
         (out / folder).mkdir(parents=True, exist_ok=True)
     for name in trainval + test:
@@ -166,6 +167,11 @@ class SiftFlowDataset(torch.utils.data.Dataset):
     def __init__(self, prepared: Path | str, split: str, transform) -> None:
         self.prepared, self.transform = Path(prepared), transform
         self.names = read_split(self.prepared, split)
+
+    @property
+    def ids(self) -> list[str]:
+        """The distinct images of the split (training records its size and overlap with validation)."""
+        return list(self.names)
 
     def __len__(self) -> int:
         return len(self.names)

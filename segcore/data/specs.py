@@ -14,7 +14,7 @@ Adding a data set: its reader and twin modules here in segcore/data/, and one DA
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +69,9 @@ class DataSpec:
     # How a net is scored: "confusion" (the FCN paper's four metrics from one confusion matrix per
     # head) or "isbi" (the challenge's three errors on held-out slices, segcore.eval.isbi).
     scoring: str = "confusion"
-    server_test: bool = False  # test labels may be withheld: then predictions go to the evaluation server
+    # {test split: folder inside the evaluation-server archive}: where such a split's labels are
+    # withheld (real VOC), its predictions are packed for the server instead of scored
+    server_test: Mapping[str, str] = field(default_factory=dict)
 
     def describe(self, source: str, twin=None) -> str:
         """The report header's data description: the real data set, or its twin, whose sizes ``twin``
@@ -119,7 +121,8 @@ DATASETS: dict[str, DataSpec] = {
     s.name: s
     for s in (
         DataSpec("voc", "VOC + SBD", "PASCAL VOC2011/2012 + SBD, md5-verified downloads", "",
-                 {"": tuple(voc.CLASSES)}, _voc_dataset, fetch.download_voc, server_test=True),
+                 {"": tuple(voc.CLASSES)}, _voc_dataset, fetch.download_voc,
+                 server_test={split: voc.submission_folder(year) for split, year in voc.TEST_YEARS.items()}),
         DataSpec("nyud", "NYUD", "NYU Depth v2 labeled (795 / 654 split, 40 classes)",
                  ", {n_train} + {n_test} rooms at x{scale:g} of 480 x 640",
                  {"": nyud.CLASSES}, _nyud_dataset, fetch.download_nyud, fetch.prepare_nyud,

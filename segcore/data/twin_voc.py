@@ -3,7 +3,9 @@
 The split structure mirrors the real data: SBD train holds about a third of VOC2011 val (so
 seg11valid = VOC2011 val minus SBD train is a real, smaller set) and half of VOC2011 train;
 VOC2012 train/val extend VOC2011's; SBD val overlaps VOC2011 val too; VOC2012 has a test split
-whose labels (unlike the real one) exist. An image depends only on (seed, id), so an id listed
+whose labels (unlike the real one) exist, and VOC2011's test split is three quarters of it (real:
+1,111 of 1,456; each year's test set holds the earlier ones), written where VOC2011test.tar
+extracts (Test/VOCdevkit/VOC2011), labels included. An image depends only on (seed, id), so an id listed
 in several data sets has byte-identical files in each. Files are byte-identical across runs.
 """
 
@@ -22,7 +24,7 @@ import scipy.sparse
 from PIL import Image
 from scipy import ndimage
 
-from .voc import NUM_CLASSES, VOID, encode_label_png, sbd_dir, voc_dir
+from .voc import NUM_CLASSES, VOC2011_TEST_DIRS, VOID, encode_label_png, sbd_dir, voc_dir
 from .voc_appearance import render_object_image, render_scene, void_band
 
 __all__ = ["write_voc_twin", "plan_splits", "render_id", "render_object_image", "encode_cls_mat"]
@@ -60,6 +62,8 @@ def plan_splits(rng: np.random.Generator, *, n_sbd_train: int, n_voc_train: int,
         "sbd_train": sbd_train,
         "sbd_val": sbd_val,
     }
+    # No new draws, so the other splits keep their ids; real VOC2011 test is 1,111 of VOC2012's 1,456.
+    splits["voc2011_test"] = splits["voc2012_test"][:max(1, 3 * n_test // 4)]
     return {name: sorted(ids) for name, ids in splits.items()}
 
 
@@ -136,10 +140,14 @@ def _write_list(path: Path, ids: list[str]) -> None:
 
 def _write_tree(tmp: Path, splits: dict[str, list[str]], files: dict[str, dict[str, bytes]]) -> None:
     """Write lists and per-id files under `tmp` (which plays the role of root)."""
-    for year, names in (("2011", ("train", "val")), ("2012", ("train", "val", "test"))):
-        base = voc_dir(tmp, year)
-        lists = {n: splits[f"voc{year}_{n}"] for n in names}
-        lists["trainval"] = sorted(lists["train"] + lists["val"])
+
+    def trainval(year: str, *extra: str) -> dict[str, list[str]]:
+        lists = {n: splits[f"voc{year}_{n}"] for n in ("train", "val", *extra)}
+        return {**lists, "trainval": sorted(lists["train"] + lists["val"])}
+
+    trees = {voc_dir(tmp, "2011"): trainval("2011"), voc_dir(tmp, "2012"): trainval("2012", "test"),
+             tmp / VOC2011_TEST_DIRS[0]: {"test": splits["voc2011_test"]}}  # the VOC2011 test tar's tree
+    for base, lists in trees.items():
         for name, ids in lists.items():
             _write_list(base / "ImageSets" / "Segmentation" / f"{name}.txt", ids)
         for sub in ("JPEGImages", "SegmentationClass"):

@@ -4,6 +4,7 @@ Layout under one `root` directory (as the published archives extract):
 
     root/VOCdevkit/VOC2012/{JPEGImages, SegmentationClass, ImageSets/Segmentation}
     root/TrainVal/VOCdevkit/VOC2011/...            (the 2011 tar has an extra top folder)
+    root/Test/VOCdevkit/VOC2011/...                (optional: the VOC2011 test tar, placed by hand)
     root/benchmark_RELEASE/dataset/{img, cls, inst, train.txt, val.txt}     (SBD)
 
 Labels are uint8 class indices 0..20 with 255 = void. Every reader raises `DataError`
@@ -38,6 +39,21 @@ SEG11VALID_SIZE = 736  # VOC2011 seg val minus SBD train, on the real data (FCN 
 
 class DataError(UserError, ValueError):
     """A data file is missing, unreadable, corrupt or holds values outside the allowed set."""
+
+
+# Test splits sent to the evaluation server, by year. The VOC2011 test tar comes from the server
+# (login needed; no published checksum): its split is optional, read where it lies on disk.
+TEST_YEARS = {"voc2011_test": "2011", "voc2012_test": "2012"}
+# The VOC2011 test tar, as the evaluation server names it; placed by hand in the download folder.
+VOC2011_TEST_TAR = "VOC2011test.tar"
+# Where VOC2011's test.txt may lie, first found wins: as VOC2011test.tar extracts (top folder Test/),
+# as other years' test tars extract (VOCdevkit/), or merged by hand into the trainval tree.
+VOC2011_TEST_DIRS = ("Test/VOCdevkit/VOC2011", "VOCdevkit/VOC2011", "TrainVal/VOCdevkit/VOC2011")
+
+
+def submission_folder(year: str) -> str:
+    """Folder of the segmentation results inside an evaluation-server archive (comp6: any training data)."""
+    return f"results/VOC{year}/Segmentation/comp6_test_cls"
 
 
 def voc_dir(root: Path | str, year: str) -> Path:
@@ -189,8 +205,7 @@ class Sample:
     label_kind: str  # "png" (VOC SegmentationClass) or "sbd" (cls/<id>.mat)
 
 
-def _voc_samples(root: Path, year: str, ids: list[str]) -> list[Sample]:
-    base = voc_dir(root, year)
+def _voc_samples(base: Path, ids: list[str]) -> list[Sample]:
     return [
         Sample(i, base / "JPEGImages" / f"{i}.jpg", base / "SegmentationClass" / f"{i}.png", "png")
         for i in ids
@@ -198,8 +213,8 @@ def _voc_samples(root: Path, year: str, ids: list[str]) -> list[Sample]:
 
 
 def _voc_split(root: Path, year: str, name: str) -> list[Sample]:
-    ids = read_ids(voc_dir(root, year) / "ImageSets" / "Segmentation" / f"{name}.txt")
-    return _voc_samples(root, year, ids)
+    base = voc_dir(root, year)
+    return _voc_samples(base, read_ids(base / "ImageSets" / "Segmentation" / f"{name}.txt"))
 
 
 def _sbd_split(root: Path, name: str) -> list[Sample]:
@@ -212,19 +227,34 @@ def _seg11valid_split(root: Path) -> list[Sample]:
     val = read_ids(voc_dir(root, "2011") / "ImageSets" / "Segmentation" / "val.txt")
     ids = seg11valid(val, read_ids(sbd_dir(root) / "train.txt"))
     check_seg11valid_count(ids, real=False)
-    return _voc_samples(root, "2011", ids)
+    return _voc_samples(voc_dir(root, "2011"), ids)
 
 
-def _voc2012_test_split(root: Path) -> list[Sample]:
-    """Test labels exist in the twin, not on the real data; a split must be all or nothing."""
-    samples = _voc_split(root, "2012", "test")
+def _test_samples(base: Path) -> list[Sample]:
+    """A test split under ``base``: every image must be there; labels all or none (twin: all, real: none)."""
+    samples = _voc_samples(base, read_ids(base / "ImageSets" / "Segmentation" / "test.txt"))
+    missing = next((s.image for s in samples if not s.image.is_file()), None)
+    if missing is not None:
+        raise DataError(f"test image missing: {missing} (listed in {base}/ImageSets/Segmentation/test.txt)")
     present = [s.label is not None and s.label.is_file() for s in samples]
     if not any(present):
         return [Sample(s.id, s.image, None, s.label_kind) for s in samples]
     if not all(present):
         missing = samples[present.index(False)].label
-        raise DataError(f"VOC2012 test labels are only partly present: {missing} is missing")
+        raise DataError(f"test labels are only partly present: {missing} is missing")
     return samples
+
+
+def voc2011_test_dir(root: Path | str) -> Path | None:
+    """The folder holding VOC2011's test.txt (see VOC2011_TEST_DIRS), or None where it is absent."""
+    found = (Path(root) / d for d in VOC2011_TEST_DIRS)
+    return next((d for d in found if (d / "ImageSets" / "Segmentation" / "test.txt").is_file()), None)
+
+
+def _voc2011_test_split(root: Path) -> list[Sample]:
+    """Optional: empty where the VOC2011 test images are not on disk (they are not downloaded)."""
+    base = voc2011_test_dir(root)
+    return [] if base is None else _test_samples(base)
 
 
 _SPLITS: dict[str, Callable[[Path], list[Sample]]] = {
@@ -235,13 +265,17 @@ _SPLITS: dict[str, Callable[[Path], list[Sample]]] = {
     "voc2011_val": lambda r: _voc_split(r, "2011", "val"),
     "voc2012_train": lambda r: _voc_split(r, "2012", "train"),
     "voc2012_val": lambda r: _voc_split(r, "2012", "val"),
-    "voc2012_test": _voc2012_test_split,
+    "voc2011_test": _voc2011_test_split,
+    "voc2012_test": lambda r: _test_samples(voc_dir(r, "2012")),
 }
 SPLIT_NAMES = tuple(_SPLITS)
 
 
 def split_samples(root: Path | str, split: str) -> list[Sample]:
-    """List the samples of a named split (see SPLIT_NAMES) under `root`."""
+    """List the samples of a named split (see SPLIT_NAMES) under `root`.
+
+    Only an optional split (voc2011_test) may come back empty, meaning absent from disk.
+    """
     if split not in _SPLITS:
         raise ValueError(f"unknown split {split!r}; allowed: {', '.join(SPLIT_NAMES)}")
     return _SPLITS[split](Path(root))
@@ -282,6 +316,11 @@ class SegmentationDataset(torch.utils.data.Dataset):
     ) -> None:
         self.samples = list(samples)
         self.transform = transform  # uint8 (H, W, 3) -> float (3, H, W); default: scale to [0, 1]
+
+    @property
+    def ids(self) -> list[str]:
+        """The distinct images of the split (training records its size and overlap with validation)."""
+        return [s.id for s in self.samples]
 
     def __len__(self) -> int:
         return len(self.samples)

@@ -60,10 +60,12 @@ def accumulate_heads(model: nn.Module, dataset: Iterable, n_classes: int | dict[
 
 
 def write_submission(predictions: Iterable[tuple[str, np.ndarray]], palette: list[int], out: Path,
-                     inner: str = "results/VOC2012/Segmentation/comp6_test_cls") -> int:
-    """Stream (id, class map) pairs into a tar of palette PNGs laid out for the VOC evaluation server.
+                     inner: str) -> int:
+    """Stream (id, class map) pairs into a tar of palette PNGs ``<inner>/<id>.png`` for an evaluation server.
 
-    Returns the number of images written. Streaming keeps memory flat over the 1,456 test images.
+    ``inner``: the server's folder, e.g. VOC's results/VOC2012/Segmentation/comp6_test_cls
+    (segcore.data.voc.submission_folder). Returns the number of images written. Streaming keeps
+    memory flat over the 1,456 VOC2012 test images.
     """
 
     out = Path(out)

@@ -1,7 +1,8 @@
 """The backbone record: a convolutionalised ImageNet-style classifier plus the preprocessing it expects.
 
 One record per classifier architecture of the paper's Table 1 (VGG16, AlexNet, GoogLeNet):
-- paper profile: torchvision's ImageNet weights (downloaded into the torch cache, hash-checked);
+- paper profile: torchvision's ImageNet weights (downloaded into the torch cache, hash-checked), or
+  for VGG16 the paper's own Caffe weights (VGG_ILSVRC_16_layers.caffemodel, segcore.models.caffe);
 - smoke profile: the scaled classifier pretrained on a synthetic classification task (single twin
   objects, 20 classes) as a stand-in for ImageNet.
 Both go through the same surgery (segcore.models.surgery.convolutionalise), and the record carries the
@@ -22,14 +23,16 @@ from tqdm import tqdm
 
 from segcore.config.schema import ConfigError
 from segcore.core import atomic
+from segcore.data.download import RECORDED_CHECKSUMS, Archive, fetch, verify_or_record
 from segcore.data.twin_voc import render_object_image
 from segcore.models.alexnet import AlexNetClassifier, load_torchvision_alexnet
+from segcore.models.caffe import caffe_vgg16
 from segcore.models.modelfile import ModelFileError, load_plain, plain
 from segcore.models.googlenet import (TORCHVISION_GOOGLENET_NORMALISATION, GoogLeNetClassifier,
                                       load_torchvision_googlenet)
 from segcore.models.vgg import VGG16Classifier, load_torchvision_vgg16
 from segcore.config.params import PretrainSmoke
-from segcore.data.preprocess import TORCHVISION_IMAGENET, Preprocess, fit_preprocess
+from segcore.data.preprocess import CAFFE_VGG16, TORCHVISION_IMAGENET, Preprocess, fit_preprocess
 from segcore.models.surgery import convolutionalise
 
 N_OBJECT_CLASSES = 20  # the VOC object classes; background is not a classification target
@@ -56,6 +59,25 @@ ARCHS: dict[str, BackboneArch] = {
                             TORCHVISION_IMAGENET, 63),
     "googlenet": BackboneArch(GoogLeNetClassifier, load_torchvision_googlenet, "GoogLeNet_Weights",
                               TORCHVISION_GOOGLENET, 15),
+}
+
+
+# backbone.paper.weights naming the paper's own Caffe weights, and the architectures that have them.
+# Only VGG16: Caffe's AlexNet (96 conv1 filters, LRN, grouped convs) and the paper's GoogLeNet are
+# other nets than the torchvision ones our FCN-AlexNet and FCN-GoogLeNet are built on.
+CAFFE = "caffe"
+CAFFE_WEIGHTS: dict[str, Archive] = {
+    "vgg16": Archive(
+        name="vgg16_caffe",
+        url="http://www.robots.ox.ac.uk/~vgg/software/very_deep/caffe/VGG_ILSVRC_16_layers.caffemodel",
+        filename="VGG_ILSVRC_16_layers.caffemodel",
+        # No checksum is published: fill md5 from a first real download. Until then the size (as public
+        # directory listings of the file show it) is checked, and the first copy's size + sha256 are
+        # pinned in segcore/data/recorded_checksums.json (verify_or_record) and enforced after.
+        md5=None,
+        size=553_432_081,
+        extracts_to="VGG_ILSVRC_16_layers.caffemodel",
+    ),
 }
 
 
@@ -131,6 +153,27 @@ def imagenet(arch: str, weights: str, progress: bool = True) -> dict:
     enum = getattr(torchvision.models, spec.weights_enum)[weights]
     net = spec.load_torchvision(enum.get_state_dict(progress=progress, check_hash=True))
     return _record(arch, net, spec.imagenet_preprocess, 1.0, f"torchvision {spec.weights_enum}.{weights}", {})
+
+
+def caffe(arch: str, archives: Path | None, progress: bool = True, record_file: Path | None = None) -> dict:
+    """The paper's Caffe ``arch`` (VGG16 only) as a backbone record, expecting BGR 0..255 minus the mean pixel.
+
+    The caffemodel is taken from ``archives`` where it was placed by hand, else downloaded there;
+    either way it is verified (size, then the sha256 pinned in ``record_file`` on first use).
+    """
+    get_arch(arch)
+    if arch not in CAFFE_WEIGHTS:
+        raise ConfigError(f"backbone.paper.weights = {CAFFE} exists for {', '.join(CAFFE_WEIGHTS)} only, "
+                          f"not {arch} (its Caffe net differs from ours): use IMAGENET1K_V1")
+    if archives is None:
+        raise ConfigError(f"backbone.paper.weights = {CAFFE} needs the download folder: pass --archives")
+    file = CAFFE_WEIGHTS[arch]
+    path = fetch(file.url, Path(archives) / file.filename, md5=file.md5, size=file.size, sha256=file.sha256,
+                 progress=progress)
+    if file.md5 is None and file.sha256 is None:
+        verify_or_record(path, record_file or RECORDED_CHECKSUMS)
+    net = caffe_vgg16(path)
+    return _record(arch, net, CAFFE_VGG16, 1.0, f"Caffe {file.filename} (BGR, 0-255, mean pixel)", {})
 
 
 def _record(arch: str, net: nn.Module, pre: Preprocess, width: float, source: str, extra: dict) -> dict:

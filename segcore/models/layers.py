@@ -1,8 +1,9 @@
-"""Layers and helpers shared by every net in `segcore.models`; imports no other model module.
+"""Layers and helpers shared by every net in `segcore.models`; imports only `upsampling`, a leaf.
 
 - Coordinate arithmetic (Caffe's coord_map): `AffineMap`, `IDENTITY_MAP`, `square`, `coord_map`,
   `compose`, `crop_offset`, and `crop_to` that applies a derived offset.
-- FCN head layers: `score_layer` (1x1, zero init), `bilinear_kernel` / `bilinear_upsampling`.
+- FCN head layers: `score_layer` (1x1, zero init), `bilinear_kernel` / `bilinear_upsampling`
+  (a fixed one is `upsampling.FixedBilinearUpsampling`, computed the fastest exact way per device).
 - Channel plans: `channel_scaler` (width multiplier for slim nets).
 - Weight loading: `load_mapped` (state dict under a key map, every key checked),
   `sequential_key_map` (torchvision's `features.i` / `classifier.i` keys -> our layer names) and
@@ -16,6 +17,8 @@ from typing import Callable, Mapping, NamedTuple, Sequence
 
 import torch
 from torch import nn
+
+from segcore.models.upsampling import FixedBilinearUpsampling, bilinear_ramp
 
 AffineMap = tuple[Fraction, Fraction]  # out = scale * in + offset, in pixel-centre coordinates
 IDENTITY_MAP: AffineMap = (Fraction(1), Fraction(0))
@@ -38,9 +41,7 @@ def bilinear_kernel(channels: int, k: int) -> torch.Tensor:
     """
     if channels < 1 or k < 1:
         raise ValueError(f"channels and k must be >= 1, got channels={channels}, k={k}")
-    f = (k + 1) // 2
-    c = f - 1 if k % 2 == 1 else f - 0.5
-    ramp = 1 - (torch.arange(k, dtype=torch.float64) - c).abs() / f  # (k,)
+    ramp = bilinear_ramp(k)  # (k,)
     filt = (ramp[:, None] * ramp[None, :]).to(torch.float32)  # (k, k)
     weight = torch.zeros(channels, channels, k, k)
     weight[range(channels), range(channels)] = filt
@@ -59,17 +60,18 @@ def score_layer(c_in: int, n_classes: int) -> nn.Conv2d:
 def bilinear_upsampling(n_classes: int, k: int, stride: int, learnable: bool = False) -> nn.ConvTranspose2d:
     """Transposed conv without bias, bilinear weights; frozen unless `learnable` (reference: lr 0).
 
-    A fixed one is grouped (one k x k filter per class, weight (n, 1, k, k)): it computes exactly
-    what the reference's dense diagonal kernel computes, with 1/n of the work. Why it matters: at
-    n = 21 the dense 64x64 upscore cost more than the whole 1/8-width trunk. A learnable one stays
-    dense (weight (n, n, k, k), diagonal at the start), so training may mix classes as Caffe's can.
+    A fixed one stores one k x k filter per class (weight (n, 1, k, k), a grouped conv): it computes
+    exactly what the reference's dense diagonal kernel computes, with 1/n of the work (at n = 21 the
+    dense 64x64 upscore cost more than the whole 1/8-width trunk), and on CPU / CUDA it runs as
+    whichever equivalent form is fastest there (`FixedBilinearUpsampling`). A learnable one stays a
+    plain dense conv (weight (n, n, k, k), diagonal at the start), so training may mix classes as
+    Caffe's can.
     """
-    groups = 1 if learnable else n_classes
-    layer = nn.ConvTranspose2d(n_classes, n_classes, k, stride=stride, bias=False, groups=groups)
-    kernel = bilinear_kernel(n_classes, k)
+    if not learnable:
+        return FixedBilinearUpsampling(n_classes, k, stride)
+    layer = nn.ConvTranspose2d(n_classes, n_classes, k, stride=stride, bias=False)
     with torch.no_grad():
-        layer.weight.copy_(kernel if learnable else kernel[range(n_classes), range(n_classes)].unsqueeze(1))
-    layer.weight.requires_grad_(learnable)
+        layer.weight.copy_(bilinear_kernel(n_classes, k))
     return layer
 
 

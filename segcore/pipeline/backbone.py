@@ -14,14 +14,17 @@ def pretrain_spec(view: dict) -> PretrainSmoke:
     return build(PretrainSmoke, view["pretrain"])
 
 
-def make_backbone(view: dict, arch: str, out: Path, progress: bool = True) -> dict:
+def make_backbone(view: dict, arch: str, out: Path, progress: bool = True, archives: Path | None = None) -> dict:
     """Pretrained ``arch`` classifier -> fc/conv surgery -> backbone record at ``out``; returns its summary.
 
-    ``view``: segcore.pipeline.views.backbone: ImageNet weights (paper scale), or the smoke
-    scale's pretraining on twin objects.
+    ``view``: segcore.pipeline.views.backbone: ImageNet weights (paper scale: torchvision's, or the
+    paper's Caffe VGG16 taken from or downloaded into ``archives``), or the smoke scale's
+    pretraining on twin objects.
     """
     backbone_mod.get_arch(arch)  # an unknown name fails before any download or training
-    if view["scale"] == "paper":
+    if view["scale"] == "paper" and view["weights"] == backbone_mod.CAFFE:
+        record = backbone_mod.caffe(arch, archives, progress)
+    elif view["scale"] == "paper":
         record = backbone_mod.imagenet(arch, view["weights"], progress)
     else:
         record = backbone_mod.pretrain_smoke(arch, view["width"], pretrain_spec(view), view["seed"], progress)

@@ -43,16 +43,18 @@ def split_scores(exp: Experiment, hists: list, images: int) -> tuple[dict, dict]
 
 def evaluate_experiment(view: dict, data_root: Path, model_path: Path, metrics_out: Path, eval_dir: Path,
                         device: str = "cpu", hha_root: Path | None = None) -> dict:
-    """Score the val split (and the test split where labels exist) into one metrics JSON.
+    """Score the val split (and each test split where labels exist) into one metrics JSON.
 
     ``view``: the experiment's resolved params (segcore.pipeline.views.evaluate). Keeps the first
-    ``figure_images`` val predictions as palette PNGs for the report's figure; where the
-    test labels are withheld (real VOC), writes the evaluation-server archive instead.
+    ``figure_images`` val predictions as palette PNGs for the report's figure; where a test split's
+    labels are withheld (real VOC), writes its evaluation-server archive
+    ``<split>_submission.tar.gz`` instead. An optional test split absent from disk is skipped.
     """
     exp = get_experiment(view["experiment"])
     model, _, record = load_model(Path(model_path))
     place(model, device, view["runtime"]["channels_last"])
-    metrics: dict = {**view["provenance"], **environment(device), "trained_on": record.get("trained_on")}
+    metrics: dict = {**view["provenance"], **environment(device), "trained_on": record.get("trained_on"),
+                     "training_data": record.get("training_data")}
     # Everything goes into a temp folder renamed over eval_dir at the end: a failed evaluation leaves
     # the previous folder whole (and no metrics file is written before the scores exist).
     scores_of = atomic.build_dir(Path(eval_dir), lambda tmp: _score_into(tmp, view, exp, model, record,
@@ -81,15 +83,22 @@ def _score_into(eval_dir: Path, view: dict, exp: Experiment, model, record: dict
     for sample_id, pred in kept.items():
         voc.write_label_png(eval_dir / "preds" / f"{sample_id}.png", pred, heads.sizes(n_classes)[0])
     per_class = {exp.val_split: per_class_val}
-    if exp.test_split:
-        test = split_of(exp.test_split)
-        if spec.server_test and test.samples and test.samples[0].label is None:
-            # real VOC test: labels live on the evaluation server
+    for split in exp.test_splits:
+        test = split_of(split)
+        if not len(test):  # an optional split not on disk (real VOC2011 test): no entry, the report says so
+            continue
+        folder = spec.server_test.get(split)
+        archive = eval_dir / f"{split}_submission.tar.gz"
+        if folder and test.samples[0].label is None:  # real VOC test: labels live on the evaluation server
             preds = ((sid, predict(model.eval(), x, device, channels_last).numpy()) for x, _, sid in test)
-            count = write_submission(preds, voc.palette(), eval_dir / f"{exp.test_split}_submission.tar.gz")
-            metrics[exp.test_split] = {"submitted_images": count}
-        else:
-            hists, _ = accumulate_heads(model, test, n_classes, device, channels_last=channels_last)
-            metrics[exp.test_split], per_class[exp.test_split] = split_scores(exp, hists, len(test))
+            metrics[split] = {"submitted_images": write_submission(preds, voc.palette(), archive, folder)}
+            continue
+        # Labelled (the twin): scored here, and a server split still gets its archive, so the path a
+        # real run takes to the evaluation server is exercised by every profile.
+        hists, kept = accumulate_heads(model, test, n_classes, device, keep=len(test) if folder else 0,
+                                       channels_last=channels_last)
+        metrics[split], per_class[split] = split_scores(exp, hists, len(test))
+        if folder:
+            metrics[split]["submitted_images"] = write_submission(kept.items(), voc.palette(), archive, folder)
     atomic.write_json(eval_dir / "per_class_iu.json", per_class)
     return metrics

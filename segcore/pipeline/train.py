@@ -126,9 +126,18 @@ def train_experiment(view: dict, data_root: Path, backbone: Path | None, inits: 
         save_model(out_dir / "model.pt", model.cpu(), arch=exp.arch, n_classes=n_classes, width=view["width"],
                    learn_upsampling=view["learn_upsampling"], preprocess=inputs.rgb, experiment=exp.name,
                    lr=spec.lr, val=last, in_channels=datasets.in_channels(exp),
-                   hha_preprocess=inputs.to_dict()["hha_preprocess"], trained_on=runtime.record())
+                   hha_preprocess=inputs.to_dict()["hha_preprocess"], trained_on=runtime.record(),
+                   training_data=training_data(exp, train_set, val_set))
         atomic.build_dir(out_dir / "live", lambda tmp: shutil.copytree(live_dir, tmp))
     return {"lr": spec.lr, **last}
+
+
+def training_data(exp, train_set, val_set) -> dict:
+    """What the net was trained and validated on, for the reports: split names, image counts, and whether
+    the validation images were held out of training (the papers trained on every training image)."""
+    train_ids, val_ids = set(train_set.ids), set(val_set.ids)
+    return {"split": exp.train_split, "images": len(train_ids), "val_split": exp.val_split,
+            "val_images": len(val_ids), "val_held_out": not train_ids & val_ids}
 
 
 def _prepare_resume(checkpoint: Path, live_dir: Path, fingerprint: str) -> None:

@@ -24,7 +24,7 @@ from dataclasses import asdict
 from segcore.config.params import Params
 from segcore.config.schema import ConfigError
 from segcore.data.specs import DATASETS
-from segcore.models.backbone import ARCHS
+from segcore.models.backbone import ARCHS, CAFFE, CAFFE_WEIGHTS
 from segcore.train.experiments import EXPERIMENTS, Experiment
 from segcore.train.loop import TrainSpec
 
@@ -39,8 +39,12 @@ def download(params: Params, dataset: str) -> dict:
 
 def prepare(params: Params, dataset: str) -> dict:
     """The arguments of the data set's preparation (DataSpec.prepare) that params give: its own params
-    section (``nyud.val_fraction``, ``isbi.eval_fraction``), the data source and the seed, as it asks."""
-    offered = {"source": params.data_source, "seed": params.seed, **asdict(getattr(params, dataset))}
+    section (``nyud.val_fraction``, ``isbi.eval_fraction``; a per-scale ``hold_out`` resolved to the
+    scale's value), the data source and the seed, as it asks."""
+    section = asdict(getattr(params, dataset))
+    if "hold_out" in section:
+        section["hold_out"] = section["hold_out"][params.scale_name]
+    offered = {"source": params.data_source, "seed": params.seed, **section}
     wanted = inspect.signature(DATASETS[dataset].prepare).parameters
     return {k: v for k, v in offered.items() if k in wanted}
 
@@ -48,7 +52,7 @@ def prepare(params: Params, dataset: str) -> dict:
 def backbone(params: Params, arch: str) -> dict:
     """The paper scale loads ImageNet weights; the smoke scale pretrains on twin objects for its steps."""
     if params.scale_name == "paper":
-        return {"scale": "paper", "weights": params.backbone.paper.weights}
+        return {"scale": "paper", "weights": params.backbone.paper.weights[arch]}
     smoke = asdict(params.backbone.smoke)
     smoke["iterations"] = {arch: smoke["iterations"][arch]}  # the other architectures' steps are unread
     return {"scale": "smoke", "width": params.width, "seed": params.seed, "pretrain": smoke}
@@ -116,12 +120,17 @@ def report(params: Params) -> dict:
 def check_per_arch(params: Params) -> None:
     """Mappings keyed by backbone architecture name each of segcore.models.backbone.ARCHS, no more."""
     mappings = {"backbone.smoke.iterations": params.backbone.smoke.iterations,
+                "backbone.paper.weights": params.backbone.paper.weights,
                 "train.smoke.net_lr_scale": params.train.smoke.net_lr_scale,
                 "train.paper.net_lr_scale": params.train.paper.net_lr_scale}
     for key, mapping in mappings.items():
         if set(mapping) != set(ARCHS):
             raise ConfigError(f"{key} names {', '.join(mapping)}; it needs exactly the backbones "
                               f"{', '.join(ARCHS)}")
+    for arch, weights in params.backbone.paper.weights.items():
+        if weights == CAFFE and arch not in CAFFE_WEIGHTS:
+            raise ConfigError(f"backbone.paper.weights.{arch} = {CAFFE} is not allowed: the Caffe weights exist "
+                              f"for {', '.join(CAFFE_WEIGHTS)} only; use IMAGENET1K_V1")
 
 
 def all_views(params: Params) -> dict[str, dict]:

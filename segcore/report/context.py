@@ -95,7 +95,19 @@ def data_line(params: ReportParams, exp, metrics: dict, split: str, trained: boo
     spec = DATASETS[exp.dataset]
     described = spec.describe(params.data_source, getattr(params.twin, exp.dataset, None))
     scored = spec.scored.format(split=split, **metrics[split])
-    return f"{described}; trained on {exp.train_split}, {scored}" if trained else f"{described}; {scored}"
+    if not trained:
+        return f"{described}; {scored}"
+    return f"{described}; {trained_on(exp, metrics.get('training_data'))}, {scored}"
+
+
+def trained_on(exp, data: dict | None) -> str:
+    """'trained on 795 train images (validation curves: 80 of them, not held out)': the training-set
+    size actually used, and where the validation curves came from, as the model file recorded them."""
+    if not data:
+        return f"trained on {exp.train_split}"
+    curves = (f"{data['val_images']} {data['val_split']} images, held out" if data["val_held_out"]
+              else f"{data['val_images']} of them, not held out")
+    return f"trained on {data['images']} {data['split']} images (validation curves: {curves})"
 
 
 def backbone_sources(models_dir: Path, archs: tuple[str, ...]) -> str:

@@ -1,8 +1,9 @@
 """Render any paper table as Markdown: published value, reproduced value and difference.
 
 One renderer serves every table: a :class:`segcore.report.paper.PaperTable` names the rows and columns,
-``ours`` maps experiment names to measured values (percent, or the column's unit), and a
-provenance block says which profile, data, device and code produced them.
+``ours`` maps experiment names to measured values (percent, or the column's unit, which the line
+under the table states per column), and a provenance block says which profile, data, device and
+code produced them.
 """
 
 from __future__ import annotations
@@ -56,6 +57,30 @@ def _diff(ours: float | None, paper: float | None, unit: str = "") -> str:
     return f"{d:+.1f}"
 
 
+# What a column's unit means, for the line under the table (percent: the paper's default).
+UNIT_TEXT = {"": "percent", "ms": "milliseconds", "count": "integers", "M": "millions (M)",
+             "frac": "fractions (0 to 1, not percent)"}
+
+
+def units_line(table: PaperTable) -> str:
+    """'Units: mean IU: percent; forward time: milliseconds; ...', each unit once, in column order.
+
+    Why per column: one blanket 'values in percent' misread the ISBI errors, which are fractions.
+    """
+    by_unit: dict[str, list[str]] = {}
+    for key, heading in table.columns.items():
+        by_unit.setdefault(table.units.get(key, ""), []).append(heading)
+    parts = [f"{', '.join(headings)}: {UNIT_TEXT[unit]}" for unit, headings in by_unit.items()]
+    return f"Units: {'; '.join(parts)}. *diff.* = ours - paper."
+
+
+def _published(value: float | None, unit: str, digits: int | None) -> str:
+    """A paper cell with the decimals the paper prints (0.0010 stays 0.0010), else as ``_fmt``."""
+    if digits is None or value is None or (isinstance(value, float) and math.isnan(value)):
+        return _fmt(value, unit)
+    return f"{value:.{digits}f}"
+
+
 def provenance_block(info: dict[str, str]) -> str:
     """A two-column Markdown table of what produced the numbers (profile, data, device, commit, ...)."""
     return tabulate(list(info.items()), headers=["provenance", ""], tablefmt="github")
@@ -63,26 +88,27 @@ def provenance_block(info: dict[str, str]) -> str:
 
 def table_rows(table: PaperTable, ours: dict[str, dict[str, float | None]],
                extra: list[tuple[str, dict[str, float | None]]] = ()) -> list[list[str]]:
-    """One Markdown row per paper row: label, then paper / ours / difference for each column.
+    """One Markdown row per paper row: lead cells (rank), label, then paper / ours / difference per column.
 
     Reference rows (other methods) show the published value only and are marked. ``extra`` rows
     are ours only (models beyond the paper) and are marked as such.
     """
+    blank_lead = [""] * len(table.lead)
     rows = []
     for row in table.rows:
         measured = ours.get(row.experiment) if row.experiment else None
         label = row.label if row.experiment else f"{row.label} *(reference, as published)*"
-        cells = [label]
+        cells = [*(row.lead or blank_lead), label]
         for key in table.columns:
             unit = table.units.get(key, "")
             paper = row.values.get(key)
             mine = measured.get(key) if measured else None
-            cells += [row.note if (row.note and unit) else _fmt(paper, unit),
+            cells += [row.note if (row.note and unit) else _published(paper, unit, table.digits.get(key)),
                       _fmt(mine, unit) if row.experiment else "",
                       _diff(mine, paper, unit)]
         rows.append(cells)
     for label, measured in extra:
-        cells = [f"{label} *(beyond the paper)*"]
+        cells = [*blank_lead, f"{label} *(beyond the paper)*"]
         for key in table.columns:
             cells += ["", _fmt(measured.get(key), table.units.get(key, "")), ""]
         rows.append(cells)
@@ -93,7 +119,7 @@ def render(table: PaperTable, ours: dict[str, dict[str, float | None]], info: di
            smoke: bool, notes: list[str] = (), figures: list[tuple[str, str]] = (),
            extra: list[tuple[str, dict[str, float | None]]] = (), sections: list[str] = ()) -> str:
     """The whole Markdown page for one table; ``sections`` are Markdown blocks placed after the notes."""
-    headers = ["model"]
+    headers = [*table.lead, "model"]
     for heading in table.columns.values():
         headers += [f"{heading} (paper)", f"{heading} (ours)", "diff."]
     parts = [f"# {table.title}", "",
@@ -102,7 +128,7 @@ def render(table: PaperTable, ours: dict[str, dict[str, float | None]], info: di
         parts += [f"> {SMOKE_WARNING}", ""]
     parts += [tabulate(table_rows(table, ours, list(extra)), headers=headers, tablefmt="github",
                        disable_numparse=True), ""]
-    parts += ["Values in percent unless a unit is given. *diff.* = ours - paper.", ""]
+    parts += [units_line(table), ""]
     for note in (*table.notes, *notes):
         parts += [f"- {note}"]
     for section in sections:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from segcore.data import voc
 from segcore.report import paper
 from segcore.report import render as report
 from segcore.report.context import Context
@@ -14,21 +15,32 @@ TABLE3_EXPERIMENT = next(row.experiment for row in paper.TABLE3.rows if row.expe
 
 
 def table3_values(metrics: dict, timing: dict) -> dict:
-    """Our row: VOC2012 test mean IU (when the labels are there: the twin's) and the forward time."""
-    test = metrics.get("voc2012_test", {})
-    return {"voc2011_test": None, "voc2012_test": test.get("mean_iu"), "inference_ms": timing["mean_ms"]}
+    """Our row: mean IU per VOC test split where labels are there (the twin's) and the forward time."""
+    tests = {split: metrics.get(split, {}).get("mean_iu") for split in voc.TEST_YEARS}
+    return {**tests, "inference_ms": timing["mean_ms"]}
+
+
+def column_note(split: str, test: dict | None) -> str:
+    """What our number in one VOC test column is: the twin's labelled split, a server archive, or absent."""
+    year = voc.TEST_YEARS[split]
+    archive = f"eval/{TABLE3_EXPERIMENT}/{split}_submission.tar.gz"
+    if test is None:
+        return (f"Ours, VOC{year} test: its images are not in data/voc (VOC{year}/ImageSets/Segmentation/test.txt "
+                f"and the JPEGs it lists), so no {archive} is written. They come in {voc.VOC2011_TEST_TAR} from "
+                "the PASCAL evaluation server (login needed): place it in downloads/ and rerun "
+                "`dvc repro -f download@voc`.")
+    if "mean_iu" in test:
+        return (f"Ours, VOC{year} test column: measured on the synthetic twin's labelled VOC{year} test split "
+                f"({test['images']} images), not on the evaluation server"
+                + (f"; the server archive a real run submits is written all the same ({archive})."
+                   if "submitted_images" in test else "."))
+    return (f"Ours, VOC{year} test: labels are withheld; {test.get('submitted_images', 0)} predictions are packed "
+            f"in {archive}: submit the archive to the PASCAL evaluation server for this column.")
 
 
 def table3_notes(metrics: dict, timing: dict) -> list[str]:
-    """Which test split our row is scored on, and how the inference time was measured."""
-    test = metrics.get("voc2012_test", {})
-    notes = []
-    if "mean_iu" in test:
-        notes.append(f"Ours: the twin's labelled test split ({test['images']} images) in the VOC2012 column; "
-                     "the twin has no separate VOC2011 test split.")
-    else:
-        notes.append(f"Ours: test labels are withheld; {test.get('submitted_images', 0)} predictions are packed "
-                     "for the evaluation server in eval/fcn8s/voc2012_test_submission.tar.gz.")
+    """Which test split each of our columns is scored on, and how the inference time was measured."""
+    notes = [column_note(split, metrics.get(split)) for split in voc.TEST_YEARS]
     notes.append(f"Inference time: full-size FCN-8s, one {timing['size']}x{timing['size']} input, "
                  f"{timing['dtype']}, mean of {timing['trials']} trials after {timing['warmup']} warm-up "
                  f"(std {timing['std_ms']:.0f} ms) on {timing['device']}, torch {timing['torch']}. "

@@ -52,5 +52,5 @@ def build(ctx: Context, out: Path) -> list[Path]:
     schedule = (f"{EXPERIMENTS['sift-fcn32s'].iterations(r)} steps (32s) / "
                 f"{EXPERIMENTS['sift-fcn16s'].iterations(r)} (16s)")
     info = provenance(ctx.params, metrics, backbone_sources(ctx.models_dir, ("vgg16",)),
-                      data_line(ctx.params, final, metrics, final.test_split, trained=False), schedule)
+                      data_line(ctx.params, final, metrics, final.test_split), schedule)
     return [build_table5(ctx.params, ctx.metrics_dir, ctx.eval_dir, read_json, info, ctx.smoke, out)]

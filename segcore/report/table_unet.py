@@ -32,7 +32,7 @@ def unet_notes(params, metrics: dict) -> list[str]:
         f"Ours: scored on the held-out training slices {held['heldout_slices']} ({held['slices']} slices; the "
         "challenge's test labels are secret), by the same rules: 4-connected cells above each of 10 "
         "thresholds, the best threshold per error; Rand error on the foreground-restricted Rand index; "
-        "warping error counting split and merge pixels (segcore/isbi_metrics.py). Predictions by overlap-tile "
+        "warping error counting split and merge pixels (segcore/eval/isbi_scores.py). Predictions by overlap-tile "
         f"inference with mirrored context ({u.eval_tile} px output tiles); no rotation averaging.",
         f"Training: {main.iterations(u)} steps of {u.batch_size} augmented slice(s) (elastic deformation on a "
         f"3x3 grid with 10 px standard deviation, shift, rotation, grey values), {optimizer_text(u)}, "

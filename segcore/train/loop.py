@@ -60,10 +60,11 @@ def pixel_loss(logits: torch.Tensor, label: torch.Tensor, normalise: bool,
                weight: torch.Tensor | None = None) -> torch.Tensor:
     """Multinomial logistic loss over the non-void pixels of (N, K, H, W) logits, summed over images.
 
-    ``normalise`` divides each image's loss by its own count of valid pixels (the paper's lr 1e-4
-    assumes it), so a batch of N same-size images gives what N single-image passes give;
-    otherwise the loss is summed, as in the reference "heavy" solvers, which then need lr around
-    1e-10. ``weight`` (N, H, W) multiplies each pixel's loss (U-Net's weight map, Eq. 1 and 2).
+    ``normalise`` divides each image's loss by its own count of valid pixels (our reading of the
+    paper's lr 1e-4; the paper writes the loss as a plain sum over pixels), so a batch of N
+    same-size images gives what N single-image passes give; otherwise the loss is summed, as the
+    paper's formula and the reference "heavy" solvers, which then need lr around 1e-10.
+    ``weight`` (N, H, W) multiplies each pixel's loss (U-Net's weight map, Eq. 1 and 2).
     """
     ce = F.cross_entropy(logits, label, ignore_index=VOID, reduction="none")  # (N, H, W), 0 at void
     if weight is not None:

@@ -1,0 +1,136 @@
+"""The paper profile as a pipeline: the whole DAG with `profile: paper, data: twin`, a few steps per net.
+
+Everything the paper profile does runs here: the full-size nets (VGG16 at width 1, U-Net at 64 ... 1024
+channels), SGD with the paper's momentum, one image per forward pass accumulated into a minibatch,
+torchvision's ImageNet weights through their loader, the paper's 20 timing trials, the VOC test
+submission path. Only params shrink it (tiny twins, two steps per schedule, a minibatch of two,
+small timing and tile sizes); no code path the paper profile would not take. The ImageNet weights
+are random state dicts placed under the file names torchvision caches, so nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from test_pipeline import ALWAYS, BACKBONES, DATA, DVC, EVAL, TRAIN, _env, _ran, _run, make_repo, tiny_params
+
+pytestmark = pytest.mark.slow
+
+TABLES = ("table1.md", "table2.md", "table3.md", "table4.md", "table5.md", "unet.md")
+
+
+def paper_params() -> dict:
+    """The shipped paper recipe, with the twins, step counts, minibatch and sizes cut down by params only."""
+    p = tiny_params()  # the smoke half is unread; its twin sizes are the tiny ones
+    p.update(profile="paper", data="twin")
+    paper = p["train"]["paper"]
+    # One step of a minibatch of two, one image per forward pass: the accumulation the paper's 20 use.
+    paper.update(schedules=dict.fromkeys(paper["schedules"], 1), batch_size=2, val_every=1, checkpoint_every=1)
+    assert paper["images_per_forward"] == 1 and paper["optimizer"] == "sgd"  # the recipe under test
+    unet = p["unet"]["paper"]
+    unet.update(schedules=dict.fromkeys(unet["schedules"], 1), val_every=1, checkpoint_every=1, eval_tile=36)
+    assert p["net"]["paper"]["width"] == 1.0 and unet["width"] == 1.0  # full-size nets
+    p["timing"].update(size=64, warmup=0)  # paper_trials stays the paper's 20
+    return p
+
+
+def place_imagenet_weights(torch_home: Path) -> None:
+    """Random weights in torchvision's layout, under the names its loader finds in the cache (no download)."""
+    import torchvision
+
+    checkpoints = torch_home / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    builders = {"VGG16_Weights": torchvision.models.vgg16, "AlexNet_Weights": torchvision.models.alexnet,
+                "GoogLeNet_Weights": lambda: torchvision.models.googlenet(aux_logits=True, init_weights=False)}
+    gen = torch.Generator().manual_seed(0)
+    for enum, build in builders.items():
+        with torch.device("meta"):  # shapes only: filling 138M parameters twice would cost seconds
+            shapes = {k: v.shape for k, v in build().state_dict().items()}
+        state = {k: _random(k, s, gen) for k, s in shapes.items()}
+        url = getattr(torchvision.models, enum).IMAGENET1K_V1.url
+        torch.save(state, checkpoints / Path(url).name)
+
+
+def _random(key: str, shape: torch.Size, gen: torch.Generator) -> torch.Tensor:
+    if not len(shape):  # batch-norm's step counter
+        return torch.zeros((), dtype=torch.long)
+    if key.endswith(("running_var", "bn.weight")):  # positive, near 1: a trained net's batch-norm scale
+        return 1 + 0.01 * torch.rand(shape, generator=gen)
+    return 0.01 * torch.randn(shape, generator=gen)
+
+
+def timed_repro(work: Path, env: dict) -> tuple[str, dict[str, float]]:
+    """`dvc repro`'s log and each stage's wall time (from one 'Running stage' line to the next)."""
+    proc = subprocess.Popen([DVC, "repro"], cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    lines, times, current, since = [], {}, None, time.perf_counter()
+    for line in proc.stdout:
+        lines.append(line)
+        if line.startswith("Running stage '"):
+            now = time.perf_counter()
+            if current:
+                times[current] = now - since
+            current, since = line.split("'")[1], now
+    proc.wait()
+    if current:
+        times[current] = time.perf_counter() - since
+    log = "".join(lines)
+    assert proc.returncode == 0, f"dvc repro failed:\n{log[-4000:]}"
+    return log, times
+
+
+@pytest.fixture(scope="module")
+def paper_repo(tmp_path_factory) -> tuple[Path, dict]:
+    tmp = tmp_path_factory.mktemp("paper")
+    env = _env(tmp)
+    env["TORCH_HOME"] = str(tmp / "torch-home")
+    env.pop("OMP_NUM_THREADS")  # full-size convolutions want both cores
+    place_imagenet_weights(tmp / "torch-home")
+    work, env = make_repo(tmp, paper_params(), env)
+    # 17 full-size nets are 9 GB of model files: link them into DVC's cache rather than copy them, as a
+    # paper-profile user would (docs/compute.md); DVC's behaviour is otherwise the same.
+    _run([DVC, "config", "cache.type", "hardlink,copy"], work, env)
+    return work, env
+
+
+def test_paper_profile_runs_the_whole_dag_on_full_size_nets(paper_repo):
+    work, env = paper_repo
+    start = time.perf_counter()
+    log, times = timed_repro(work, env)
+    print(f"\npaper-profile dry run: {time.perf_counter() - start:.0f} s; slowest stages: "
+          + ", ".join(f"{k} {v:.0f} s" for k, v in sorted(times.items(), key=lambda kv: -kv[1])[:8]))
+    assert _ran(log) == {"params", *ALWAYS, *DATA, *BACKBONES, "timing", "report", *TRAIN, *EVAL}
+    reports = work / "reports"
+    for name in TABLES:
+        text = (reports / name).read_text()
+        assert "| profile " in text and "paper" in text, name
+    # Full-size nets, the paper's recipe and batch handling, as the model files recorded them.
+    record = torch.load(work / "models" / "fcn8s" / "model.pt", weights_only=True)
+    assert record["width"] == 1.0 and record["arch"] == "fcn8s"
+    assert sum(v.numel() for v in record["state_dict"].values()) > 134_000_000
+    view = json.loads((work / "resolved" / "params" / "train" / "fcn16s.json").read_text())
+    assert view["spec"]["optimizer"] == "sgd" and view["spec"]["images_per_forward"] == 1
+    assert view["spec"]["lr"] == pytest.approx(1e-4 * 0.01)  # the skip stage's rate: lr / 100
+    assert {t["trials"] for t in json.loads((work / "metrics" / "timing.json").read_text()).values()} == {20}
+    # Paper-profile NYUD and SIFT Flow train on every training image, and the notes say so.
+    for net, page in (("nyud-rgb", "table4.md"), ("sift-fcn16s", "table5.md")):
+        data = json.loads((work / "metrics" / f"{net}.json").read_text())["training_data"]
+        assert data["val_held_out"] is False
+        assert f"trained on {data['images']} train images (validation curves: {data['val_images']} of them, " \
+               f"not held out)" in (reports / page).read_text()
+    # The evaluation-server archives a real run submits, one per VOC test year, with every test image.
+    import tarfile
+
+    for split in ("voc2011_test", "voc2012_test"):
+        with tarfile.open(work / "eval" / "fcn8s" / f"{split}_submission.tar.gz") as tar:
+            names = tar.getnames()
+        scored = json.loads((work / "metrics" / "fcn8s.json").read_text())[split]
+        assert len([n for n in names if n.endswith(".png")]) == scored["images"] == scored["submitted_images"] > 0
+    # The backbone the FCNs started from is named.
+    assert "torchvision VGG16_Weights.IMAGENET1K_V1" in (reports / "table2.md").read_text()
