@@ -11,13 +11,13 @@ are random state dicts placed under the file names torchvision caches, so nothin
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import torch
 
+from benchmarks.pipeline import timed_repro
 from test_pipeline import ALWAYS, BACKBONES, DATA, DVC, EVAL, TRAIN, _env, _ran, _run, make_repo, tiny_params
 
 pytestmark = pytest.mark.slow
@@ -65,26 +65,6 @@ def _random(key: str, shape: torch.Size, gen: torch.Generator) -> torch.Tensor:
     return 0.01 * torch.randn(shape, generator=gen)
 
 
-def timed_repro(work: Path, env: dict) -> tuple[str, dict[str, float]]:
-    """`dvc repro`'s log and each stage's wall time (from one 'Running stage' line to the next)."""
-    proc = subprocess.Popen([DVC, "repro"], cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
-    lines, times, current, since = [], {}, None, time.perf_counter()
-    for line in proc.stdout:
-        lines.append(line)
-        if line.startswith("Running stage '"):
-            now = time.perf_counter()
-            if current:
-                times[current] = now - since
-            current, since = line.split("'")[1], now
-    proc.wait()
-    if current:
-        times[current] = time.perf_counter() - since
-    log = "".join(lines)
-    assert proc.returncode == 0, f"dvc repro failed:\n{log[-4000:]}"
-    return log, times
-
-
 @pytest.fixture(scope="module")
 def paper_repo(tmp_path_factory) -> tuple[Path, dict]:
     tmp = tmp_path_factory.mktemp("paper")
@@ -94,7 +74,7 @@ def paper_repo(tmp_path_factory) -> tuple[Path, dict]:
     place_imagenet_weights(tmp / "torch-home")
     work, env = make_repo(tmp, paper_params(), env)
     # 17 full-size nets are 9 GB of model files: link them into DVC's cache rather than copy them, as a
-    # paper-profile user would (docs/compute.md); DVC's behaviour is otherwise the same.
+    # paper-profile user would (docs/paper-profile.md); DVC's behaviour is otherwise the same.
     _run([DVC, "config", "cache.type", "hardlink,copy"], work, env)
     return work, env
 

@@ -315,6 +315,23 @@ def test_experiment_travels_to_the_other_clone_and_reruns_from_the_run_cache(rep
     assert (other / "models/fcn8s/model.pt").read_bytes() == (work / "models/fcn8s/model.pt").read_bytes()
 
 
+def test_claims_over_seeds_run_as_experiments_and_are_reused(repo):
+    """`make claims-seeds`' script: one `dvc exp run --temp` per seed, the page from their metrics."""
+    work, env = repo
+    before = (work / "params.yaml").read_bytes()
+    log = _run([sys.executable, "stages/claims_seeds.py", "--seeds", "0", "3", "--out", "reports/claims-seeds.md"],
+               work, env)
+    assert "running claims-seed3-" in log and (work / "params.yaml").read_bytes() == before  # workspace untouched
+    page = (work / "reports" / "claims-seeds.md").read_text()
+    header = next(line for line in page.splitlines() if line.startswith("| finding"))
+    assert [c.strip() for c in header.split("|")[2:5]] == ["seed 0", "seed 3", "holds in"]
+    assert "2 runs (seed 0, seed 3)" in page and "`claims-seed3-" in page
+    assert "claims-seed3-" in _run([DVC, "exp", "list", "--name-only"], work, env)
+    again = _run([sys.executable, "stages/claims_seeds.py", "--seeds", "3", "--out", "reports/claims-seeds.md"],
+                 work, env)
+    assert "already run for this commit" in again and "running" not in again
+
+
 def test_one_param_switches_training_to_torchrun(repo):
     """`runtime.launch` rewrites the FCN train stages' command: two gloo processes on this CPU."""
     work, env = repo

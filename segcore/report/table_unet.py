@@ -75,7 +75,7 @@ def build(ctx: Context, out: Path) -> list[Path]:
     main = EXPERIMENTS[UNET_EXPERIMENTS[0]]
     metrics = ctx.metrics(main.name)
     u = ctx.params.unet_recipe
-    data = data_line(ctx.params, main, metrics, main.val_split, trained=False)
+    data = data_line(ctx.params, main, metrics, main.val_split)
     info = provenance(ctx.params, metrics, "none: trained from scratch", data, f"{main.iterations(u)} steps")
     info["scale"] = (f"{ctx.params.scale_name}: width x{u.width:g}, {main.iterations(u)} steps of {u.batch_size} "
                      f"tile(s), {optimizer_text(u)}")

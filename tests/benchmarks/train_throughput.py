@@ -13,7 +13,11 @@ CPU without AMX / avx512_bf16 is much slower than fp32.
 
 Printed per variant: images/s, ms per image, achieved training FLOP/s (3 x the forward FLOPs from
 segcore.report.flops), that as a fraction of the nominal peak (known GPUs only) and of a measured large
-matmul in the same precision, and the peak CUDA memory.
+matmul in the same precision, and the peak CUDA memory. Then, from the fastest variant's achieved
+FLOP/s, an estimate of the paper profile's training time on this device: every net of
+segcore.train.experiments, its paper schedule (params.yaml) times its minibatch, each image costed
+by its net's training FLOPs at the real data set's image size. An estimate from one measured net:
+nets with other layer shapes reach other FLOP rates, and validation and evaluation are not counted.
 """
 
 from __future__ import annotations
@@ -26,13 +30,21 @@ from pathlib import Path
 
 import torch
 
+from segcore.config.params import load_params
 from segcore.core.device import describe, environment, pick_device, synchronize
+from segcore.data import specs as datasets
+from segcore.pipeline.views import train_spec
+from segcore.train.experiments import EXPERIMENTS
 from segcore.report.flops import forward_flops, measured_matmul_flops, peak_flops, training_flops
 from segcore.models.registry import build_model, input_channels
 from segcore.train.runtime import Runtime, mixed_precision
 from segcore.train.loop import TrainSpec, _train_step, make_optimizer
 
 VARIANTS = ("fp32", "mixed", "bf16", "fp16")
+# A typical training input of each real data set (rows, columns): VOC images are at most 500 px on a
+# side, most 375 x 500; NYUD's 425 x 560 crops; SIFT Flow's 256 x 256; ISBI's 512 x 512 slices.
+REAL_INPUT = {"voc": (375, 500), "nyud": (425, 560), "siftflow": (256, 256), "isbi": (512, 512)}
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -143,6 +155,44 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def dag_experiments() -> list[str]:
+    """The nets dvc.yaml trains: the items of its train* stage families (the registry holds a few more)."""
+    import yaml
+
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    return [item for name, stage in stages.items() if name.startswith("train") for item in stage["foreach"]]
+
+
+def paper_run_estimate(flops_per_s: float, params_path: Path = ROOT / "params.yaml") -> list[dict]:
+    """Training hours of each net of the paper profile at ``flops_per_s`` (see the module docstring)."""
+    import dataclasses
+
+    params = load_params(params_path)
+    paper = dataclasses.replace(params, profile="paper", data="real", scale="paper")
+    rows = []
+    for exp in (EXPERIMENTS[name] for name in dag_experiments()):
+        spec = train_spec(paper, exp)
+        width = paper.unet_recipe.width if exp.arch == "unet" else paper.width
+        channels = datasets.in_channels(exp)
+        with torch.device("meta"):
+            net = build_model(exp.arch, n_classes=datasets.n_classes(exp), width=width, in_channels=channels)
+        per_image = training_flops(forward_flops(net, (1, channels, *REAL_INPUT[exp.dataset])))
+        images = spec.iterations * spec.batch_size
+        rows.append({"experiment": exp.name, "steps": spec.iterations, "images": images,
+                     "tflop_per_image": per_image / 1e12, "hours": images * per_image / flops_per_s / 3600})
+    return rows
+
+
+def estimate_table(rows: list[dict], variant: str, flops_per_s: float) -> str:
+    lines = [f"paper profile, training only, at {variant}'s {flops_per_s / 1e12:.3g} TFLOP/s:",
+             f"{'net':20s} {'steps':>7s} {'images':>9s} {'TFLOP/img':>10s} {'hours':>9s}"]
+    lines += [f"{r['experiment']:20s} {r['steps']:7d} {r['images']:9d} {r['tflop_per_image']:10.3f} "
+              f"{r['hours']:9.1f}" for r in rows]
+    total = sum(r["hours"] for r in rows)
+    lines.append(f"{'total':20s} {'':7s} {'':9s} {'':10s} {total:9.1f}  ({total / 24:.1f} days)")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     device = pick_device(args.device)
@@ -158,10 +208,14 @@ def main(argv: list[str] | None = None) -> None:
     ceilings: dict[str, float] = {}
     rows = [measure(args, device, v, per_image, ceilings) for v in dict.fromkeys(args.variants)]
     print(table(rows))
+    fastest = max(rows, key=lambda r: r["achieved_flops"])
+    estimate = paper_run_estimate(fastest["achieved_flops"])
+    print(estimate_table(estimate, fastest["variant"], fastest["achieved_flops"]))
     if args.json:
         config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
         result = {**environment(device), "config": config, "forward_flops_per_image": forward,
-                  "training_flops_per_image": per_image, "variants": {r["variant"]: r for r in rows}}
+                  "training_flops_per_image": per_image, "variants": {r["variant"]: r for r in rows},
+                  "paper_run_estimate": {"variant": fastest["variant"], "nets": estimate}}
         args.json.write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {args.json}")
 
