@@ -11,7 +11,9 @@ are random state dicts placed under the file names torchvision caches, so nothin
 from __future__ import annotations
 
 import json
+import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -66,7 +68,7 @@ def _random(key: str, shape: torch.Size, gen: torch.Generator) -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def paper_repo(tmp_path_factory) -> tuple[Path, dict]:
+def paper_repo(tmp_path_factory) -> Iterator[tuple[Path, dict]]:
     tmp = tmp_path_factory.mktemp("paper")
     env = _env(tmp)
     env["TORCH_HOME"] = str(tmp / "torch-home")
@@ -76,7 +78,8 @@ def paper_repo(tmp_path_factory) -> tuple[Path, dict]:
     # 17 full-size nets are 9 GB of model files: link them into DVC's cache rather than copy them, as a
     # paper-profile user would (docs/paper-profile.md); DVC's behaviour is otherwise the same.
     _run([DVC, "config", "cache.type", "hardlink,copy"], work, env)
-    return work, env
+    yield work, env
+    shutil.rmtree(tmp, ignore_errors=True)  # 9 GB of full-size models: gone before the next module runs
 
 
 def test_paper_profile_runs_the_whole_dag_on_full_size_nets(paper_repo):

@@ -40,39 +40,52 @@ def _curve(tmp, out="m"):
     return (tmp / out / "live/plots/metrics/val/mean_iu.tsv").read_text()
 
 
-def test_rerun_with_finished_checkpoint_keeps_weights_and_curves(setup):
+def _kill_at_fourth_step(params, tmp, out, monkeypatch):
+    """Train ``out`` and kill it during step 4: the step-2 checkpoint and the curves through step 3 stay."""
+    from segcore.train import loop
+
+    real_step = loop._train_step
+
+    def killed(net, optimizer, scaler, items, step, *rest):
+        if step == 3:
+            raise KeyboardInterrupt  # as a kill: nothing after this step's start is written
+        return real_step(net, optimizer, scaler, items, step, *rest)
+
+    monkeypatch.setattr(loop, "_train_step", killed)
+    with pytest.raises(KeyboardInterrupt):
+        _train(params, tmp, out)
+    monkeypatch.setattr(loop, "_train_step", real_step)
+    assert (tmp / "ck" / f"{out}.pt").exists()
+
+
+def test_a_finished_run_is_whole_in_its_outputs_and_leaves_no_working_state(setup):
+    """DVC deletes a stage's outputs before a rerun; a finished run's rerun gives the same files again."""
     params, tmp = setup
     first = _train(params, tmp)
+    assert not (tmp / "ck" / "m.pt").exists() and not (tmp / "ck" / "m.live").exists()  # 1.6 GB at full size
     weights = torch.load(tmp / "m" / "model.pt", weights_only=True)["state_dict"]
     curve = _curve(tmp)
     assert curve.count("\n") == 3  # header + steps 2 and 4
-    assert _train(params, tmp) == first
-    again = torch.load(tmp / "m" / "model.pt", weights_only=True)["state_dict"]
-    assert all(torch.equal(weights[k], again[k]) for k in weights)
-    assert _curve(tmp) == curve
-
-
-def test_outputs_are_whole_copies_and_the_working_curves_stay_with_the_checkpoint(setup):
-    """DVC may delete the stage's outputs before a rerun; the resume state lives beside the checkpoint."""
-    params, tmp = setup
-    _train(params, tmp, "w")
     import shutil
 
-    shutil.rmtree(tmp / "w")  # what `dvc repro` does to a non-persistent output before the command
-    _train(params, tmp, "w")
-    assert (tmp / "ck" / "w.live" / "plots/metrics/val/mean_iu.tsv").read_text() == _curve(tmp, "w")
-    record = torch.load(tmp / "w" / "model.pt", weights_only=True)
-    assert record["trained_on"]["processes"] == 1 and record["trained_on"]["device"].startswith("CPU: ")
+    shutil.rmtree(tmp / "m")  # what `dvc repro` does to a non-persistent output before the command
+    assert _train(params, tmp) == first
+    again = torch.load(tmp / "m" / "model.pt", weights_only=True)
+    assert all(torch.equal(weights[k], again["state_dict"][k]) for k in weights)
+    assert _curve(tmp) == curve
+    assert again["trained_on"]["processes"] == 1 and again["trained_on"]["device"].startswith("CPU: ")
 
 
-def test_checkpoint_without_its_curves_trains_from_the_start(setup, capsys):
+def test_checkpoint_without_its_curves_trains_from_the_start(setup, capsys, monkeypatch):
     params, tmp = setup
     _train(params, tmp, "n")
     curve = _curve(tmp, "n")
     import shutil
 
     for gone in ("n.live/plots", "n.live"):  # curves lost (a stage killed early, or removed by hand)
+        _kill_at_fourth_step(params, tmp, "n", monkeypatch)
         shutil.rmtree(tmp / "ck" / gone)
+        capsys.readouterr()
         _train(params, tmp, "n")
         assert "training from the start" in capsys.readouterr().out
         assert _curve(tmp, "n") == curve
@@ -80,8 +93,9 @@ def test_checkpoint_without_its_curves_trains_from_the_start(setup, capsys):
 
 def test_checkpoint_written_by_other_code_is_not_resumed(setup, capsys, monkeypatch):
     params, tmp = setup
-    _train(params, tmp, "c")
+    _kill_at_fourth_step(params, tmp, "c", monkeypatch)
     monkeypatch.setattr(pipe_train, "code_digest", lambda: "other code")
+    capsys.readouterr()
     _train(params, tmp, "c")
     assert "belongs to other params or inputs; training from the start" in capsys.readouterr().out
 
@@ -90,26 +104,17 @@ def _live_files(folder):
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_a_killed_and_resumed_run_equals_an_uninterrupted_one(setup, monkeypatch):
+def test_a_killed_and_resumed_run_equals_an_uninterrupted_one(setup, monkeypatch, capsys):
     """Killed after step 3 (checkpoint at step 2, curves logged through step 3), then rerun."""
-    from segcore.train import loop
-
     params, tmp = setup
     _train(params, tmp, "straight")
-    real_step = loop._train_step
-
-    def killed_at_fourth_step(net, optimizer, scaler, items, step, *rest):
-        if step == 3:
-            raise KeyboardInterrupt  # as a kill: nothing after this step's start is written
-        return real_step(net, optimizer, scaler, items, step, *rest)
-
-    monkeypatch.setattr(loop, "_train_step", killed_at_fourth_step)
-    with pytest.raises(KeyboardInterrupt):
-        _train(params, tmp, "resumed")
+    _kill_at_fourth_step(params, tmp, "resumed", monkeypatch)
     loss = (tmp / "ck" / "resumed.live" / "plots/metrics/train/loss.tsv").read_text()
     assert [line.split("\t")[0] for line in loss.splitlines()] == ["step", "1", "2", "3"]
-    monkeypatch.setattr(loop, "_train_step", real_step)
-    assert _train(params, tmp, "resumed") == _train(params, tmp, "straight")
+    capsys.readouterr()
+    resumed_scores = _train(params, tmp, "resumed")
+    assert "at step 2" in capsys.readouterr().out  # it resumed, rather than starting over
+    assert resumed_scores == _train(params, tmp, "straight")
     straight = torch.load(tmp / "straight" / "model.pt", weights_only=True)
     resumed = torch.load(tmp / "resumed" / "model.pt", weights_only=True)
     assert all(torch.equal(straight["state_dict"][k], resumed["state_dict"][k]) for k in straight["state_dict"])

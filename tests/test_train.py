@@ -79,9 +79,9 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
 
 
 def test_checkpoint_of_other_params_is_not_resumed(tmp_path, capsys):
-    _run(tmp_path, "x", _spec(iterations=2))
+    _run(tmp_path, "x", _spec(iterations=3))  # leaves the step-2 checkpoint (none after the last step)
     model = _model()
-    train(model, Toy(), Toy(3), _spec(iterations=2), n_classes=2, checkpoint=tmp_path / "x.pt",
+    train(model, Toy(), Toy(3), _spec(iterations=3), n_classes=2, checkpoint=tmp_path / "x.pt",
           fingerprint="other", progress=False)
     assert "training from the start" in capsys.readouterr().out
 

@@ -90,7 +90,8 @@ def train_experiment(view: dict, data_root: Path, backbone: Path | None, inits: 
     output, for NYUD experiments that read HHA. ``backbone`` is None for a net trained from
     scratch. The curves grow in ``<checkpoint>.live/`` beside it and are copied into out_dir at
     the end: the stage's outputs are then whole files DVC can cache and restore from its
-    run-cache, while a killed run keeps its checkpoint and curves to resume.
+    run-cache, while a killed run keeps its checkpoint and curves to resume. A finished run
+    removes both.
     ``runtime``: one CPU process by default; under torchrun every rank trains, rank 0 writes.
     """
     from dvclive import Live
@@ -129,6 +130,9 @@ def train_experiment(view: dict, data_root: Path, backbone: Path | None, inits: 
                    hha_preprocess=inputs.to_dict()["hha_preprocess"], trained_on=runtime.record(),
                    training_data=training_data(exp, train_set, val_set))
         atomic.build_dir(out_dir / "live", lambda tmp: shutil.copytree(live_dir, tmp))
+        # The run is whole in out_dir now: its working state would only hold disk (1.6 GB per full-size net).
+        checkpoint.unlink(missing_ok=True)
+        shutil.rmtree(live_dir, ignore_errors=True)
     return {"lr": spec.lr, **last}
 
 

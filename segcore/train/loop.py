@@ -128,7 +128,7 @@ def train(model: nn.Module, train_set, val_set, spec: TrainSpec, *, n_classes: i
           progress: bool = True) -> dict[str, float]:
     """Train ``model`` in place for ``spec.iterations`` optimizer steps; returns the last val scores.
 
-    ``checkpoint`` is written every ``spec.checkpoint_every`` steps and read back on start when its
+    ``checkpoint`` is written every ``spec.checkpoint_every`` steps before the last and read back on start when its
     ``fingerprint`` matches (same params, same initial weights, same data), so a killed run
     resumes. ``live`` is a dvclive.Live (or None) that receives train/loss and val/mean_iu.
     ``n_classes``: an int, or the heads of a multi-head net (segcore.models.heads), whose losses are summed.
@@ -171,7 +171,9 @@ def train(model: nn.Module, train_set, val_set, spec: TrainSpec, *, n_classes: i
             if live is not None:
                 live.log_metric("val/mean_iu", last["mean_iu"])
                 live.make_summary()
-        if runtime.main and (done % spec.checkpoint_every == 0 or done == spec.iterations):
+        # Not after the last step: the caller saves the finished model, and a full-size checkpoint (weights
+        # and momentum) is 1.6 GB that would take seconds to write and then be thrown away.
+        if runtime.main and done % spec.checkpoint_every == 0 and done < spec.iterations:
             atomic.torch_save(plain({"fingerprint": fingerprint, "step": done, "model": model.state_dict(),
                                "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
                                "last": last}), checkpoint)
