@@ -1,0 +1,1 @@
+"""segcore: the library behind the DVC stages (data, models, training, evaluation, reports). See docs/."""

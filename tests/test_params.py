@@ -88,6 +88,67 @@ def test_bad_params_stop_the_params_stage_with_one_line_and_exit_2(tmp_path, cap
     assert not out.exists()
 
 
+def _drop(path: str):
+    def edit(d):
+        *parents, last = path.split(".")
+        for k in parents:
+            d = d[k]
+        del d[last]
+    return edit
+
+
+def _set(path: str, value):
+    def edit(d):
+        *parents, last = path.split(".")
+        for k in parents:
+            d = d[k]
+        d[last] = value
+    return edit
+
+
+BAD_PARAMS = [  # (edit of params.yaml, what the one error line must name); tests/test_pipeline.py runs some through DVC
+    (_set("profile", "foo"), "profile = 'foo' is not allowed"),
+    (_set("data", "foo"), "data = 'foo' is not allowed"),
+    (_set("scale", "big"), "scale = 'big' is not allowed"),
+    (_set("lr", 1e3), "lr = 1000.0 is out of range"),
+    (_set("lr", "fast"), "lr = 'fast' must be a number"),
+    (_set("lr", float("nan")), "lr = nan must be a finite number"),
+    (_set("lr", float("inf")), "lr = inf must be a finite number"),
+    (_set("seed", "x"), "seed = 'x' must be an integer"),
+    (_set("seed", -1), "seed = -1 is out of range"),
+    (_set("net.smoke.width", 0), "net.smoke.width = 0.0 is out of range"),
+    (_set("twin.voc.min_size", 8), "twin.voc.min_size = 8 is out of range"),
+    (_set("twin.voc.min_size", 1000), "twin.voc.min_size = 1000 must be <= twin.voc.max_size"),
+    (_set("twin.siftflow.n_unannotated", 50), "twin.siftflow.n_unannotated = 50 must be < twin.siftflow.n_train"),
+    (_set("nyud.val_fraction", 1.5), "nyud.val_fraction = 1.5 is out of range"),
+    (_set("train.smoke.schedules.voc", 0), "train.smoke.schedules.voc = 0 is out of range"),
+    (_drop("train.smoke.schedules.voc_skip"), "schedules has no 'voc_skip'"),
+    (_set("train.smoke.optimizer", "rmsprop"), "train.smoke.optimizer = 'rmsprop' is not allowed"),
+    (_drop("backbone.smoke.iterations.alexnet"), "backbone.smoke.iterations names"),
+    (_set("unet.smoke.eval_tile", 50), "must be 16k + 4"),
+    (_set("timing.size", 0), "timing.size = 0 is out of range"),
+    (_set("runtime.device", "gpu"), "runtime.device = 'gpu' is not allowed"),
+    (_set("runtime.launch", "echo injected > injected.txt; python"), "runtime.launch = 'echo injected"),
+    (_set("learning_rate", 1e-3), "unknown key learning_rate"),
+    (_drop("evaluate"), "missing key evaluate"),
+]
+
+
+@pytest.mark.parametrize("edit, message", BAD_PARAMS, ids=[m.split(" ")[0] for _, m in BAD_PARAMS])
+def test_every_bad_value_stops_the_params_stage_with_one_line_and_exit_2(tmp_path, capsys, edit, message):
+    from segcore.pipeline import cli
+
+    params = load_yaml(ROOT / "params.yaml")
+    edit(params)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    out = tmp_path / "resolved"
+    assert cli.run(_stage("params").main, ["--params", str(path), "--out", str(out)]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("error: ") and message in errors[0], errors
+    assert not out.exists()
+
+
 def test_bad_argument_stops_a_stage_with_one_line_and_exit_2(tmp_path, capsys):
     from segcore.pipeline import cli
 
