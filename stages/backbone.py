@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 from segcore.pipeline import cli
@@ -16,9 +17,13 @@ def main(argv=None) -> None:
     p.add_argument("--archives", type=Path,
                    help="where the Caffe VGG16 weights are placed by hand or downloaded (needed for weights: caffe)")
     args = p.parse_args(argv)
+    start = time.perf_counter()
     summary = make_backbone(cli.view_from(args), args.arch, args.out, progress=not args.no_progress,
                             archives=args.archives)
-    print(f"backbone {args.arch}: {summary}")
+    accuracy = summary.get("held_out_accuracy")
+    print(f"backbone {args.arch}: {summary['source']}"
+          + (f", held-out accuracy {100 * accuracy:.1f}%" if accuracy is not None else "")
+          + f" ({time.perf_counter() - start:.1f} s)")
 
 
 if __name__ == "__main__":

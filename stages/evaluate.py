@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
+from segcore.report import results
 from segcore.pipeline import cli
 from segcore.pipeline.evaluate import evaluate_experiment
 from segcore.train.runtime import from_view
@@ -23,9 +25,10 @@ def main(argv=None) -> None:
     if view["experiment"] != args.experiment:
         raise cli.ConfigError(f"{args.view} holds the params of {view['experiment']}, not {args.experiment}")
     runtime = from_view(view["runtime"])
+    start = time.perf_counter()
     metrics = evaluate_experiment(view, args.data, args.model, args.metrics, args.eval_dir,
                                   device=str(runtime.device), hha_root=args.hha)
-    print(f"{args.experiment}: {metrics}")
+    print(f"{args.experiment}: {results.headline(metrics)} (evaluated in {time.perf_counter() - start:.1f} s)")
 
 
 if __name__ == "__main__":

@@ -14,11 +14,12 @@ def main(argv=None) -> None:
     p = cli.parser(__doc__)
     p.add_argument("--machine", type=Path, required=True,
                    help="the device stage's description of this machine (a dependency: timings rerun when it changes)")
-    p.add_argument("--out", type=Path, required=True, help="timing metrics JSON")
+    p.add_argument("--out", type=Path, required=True, help="timing metrics JSON (mean and std, ms)")
+    p.add_argument("--record", type=Path, required=True, help="trials, input size, dtype and machine of each timing")
     args = p.parse_args(argv)
     view = cli.view_from(args)
     device = pick_device(view["device"])
-    result = time_paper_nets(view, args.out, str(device))
+    result = time_paper_nets(view, args.out, args.record, str(device))
     for name, r in result.items():
         print(f"{name}: {r['mean_ms']:.1f} ms (std {r['std_ms']:.1f}, {r['trials']} trials, {r['dtype']}) "
               f"on {r['device']}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 from segcore.pipeline import cli
@@ -35,13 +36,17 @@ def main(argv=None) -> None:
             raise TrainingError(f"{args.experiment}: the training processes ({launch}) exited with status {status}")
         return
     runtime = from_view(view["runtime"])  # joins the process group when started by torchrun
+    start = time.perf_counter()
     try:
         result = train_experiment(view, args.data, args.backbone, args.init, args.out, args.checkpoint,
                                   runtime=runtime, progress=not args.no_progress, hha_root=args.hha)
     finally:
         finish(runtime)
     if runtime.main:
-        print(f"{args.experiment}: {result} ({runtime.signature()})")
+        scores = ", ".join(f"{name} {100 * result[key]:.1f}%" for key, name in
+                           (("mean_iu", "validation mean IU"), ("pixel_acc", "pixel acc.")) if key in result)
+        print(f"{args.experiment}: {scores or 'no validation scores'} at lr {result['lr']:g} "
+              f"(trained in {time.perf_counter() - start:.1f} s, {runtime.signature()})")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,13 @@ def paper_params() -> dict:
     return p
 
 
+def _results(work: Path, name: str) -> dict:
+    """A net's scores (metrics/) joined with its record (eval/<name>/record.json)."""
+    from segcore.report import results
+
+    return results.read(work / "metrics" / f"{name}.json", work / "eval" / name / results.RECORD)
+
+
 def place_imagenet_weights(torch_home: Path) -> None:
     """Random weights in torchvision's layout, under the names its loader finds in the cache (no download)."""
     import torchvision
@@ -89,6 +96,8 @@ def test_paper_profile_runs_the_whole_dag_on_full_size_nets(paper_repo):
     print(f"\npaper-profile dry run: {time.perf_counter() - start:.0f} s; slowest stages: "
           + ", ".join(f"{k} {v:.0f} s" for k, v in sorted(times.items(), key=lambda kv: -kv[1])[:8]))
     assert _ran(log) == {"params", *ALWAYS, *DATA, *BACKBONES, "timing", "report", *TRAIN, *EVAL}
+    # On this CPU every full-size net warns, after its first step, how long its schedule would take.
+    assert log.count("is training on the CPU: its first step took") == len(TRAIN), log[-3000:]
     reports = work / "reports"
     for name in TABLES:
         text = (reports / name).read_text()
@@ -100,10 +109,10 @@ def test_paper_profile_runs_the_whole_dag_on_full_size_nets(paper_repo):
     view = json.loads((work / "resolved" / "params" / "train" / "fcn16s.json").read_text())
     assert view["spec"]["optimizer"] == "sgd" and view["spec"]["images_per_forward"] == 1
     assert view["spec"]["lr"] == pytest.approx(1e-4 * 0.01)  # the skip stage's rate: lr / 100
-    assert {t["trials"] for t in json.loads((work / "metrics" / "timing.json").read_text()).values()} == {20}
+    assert {t["trials"] for t in _results(work, "timing").values() if isinstance(t, dict)} == {20}
     # Paper-profile NYUD and SIFT Flow train on every training image, and the notes say so.
     for net, page in (("nyud-rgb", "table4.md"), ("sift-fcn16s", "table5.md")):
-        data = json.loads((work / "metrics" / f"{net}.json").read_text())["training_data"]
+        data = _results(work, net)["training_data"]
         assert data["val_held_out"] is False
         assert f"trained on {data['images']} train images (validation curves: {data['val_images']} of them, " \
                f"not held out)" in (reports / page).read_text()
@@ -113,7 +122,7 @@ def test_paper_profile_runs_the_whole_dag_on_full_size_nets(paper_repo):
     for split in ("voc2011_test", "voc2012_test"):
         with tarfile.open(work / "eval" / "fcn8s" / f"{split}_submission.tar.gz") as tar:
             names = tar.getnames()
-        scored = json.loads((work / "metrics" / "fcn8s.json").read_text())[split]
+        scored = _results(work, "fcn8s")[split]
         assert len([n for n in names if n.endswith(".png")]) == scored["images"] == scored["submitted_images"] > 0
     # The backbone the FCNs started from is named.
     assert "torchvision VGG16_Weights.IMAGENET1K_V1" in (reports / "table2.md").read_text()

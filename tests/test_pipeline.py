@@ -104,7 +104,8 @@ def test_repro_builds_everything_then_is_up_to_date(repo):
     log = _run([DVC, "repro"], work, env)
     assert _ran(log) == {"params", *ALWAYS, *DATA, *BACKBONES, "timing", "report", *TRAIN, *EVAL}
     for name in ("table1.md", "table2.md", "table3.md", "table4.md", "table5.md", "unet.md", "unet.png",
-                 "figure4.png", "curves.png"):
+                 "figure4.png", "curves-table1.png", "curves-table2.png", "curves-table4.png", "curves-table5.png",
+                 "curves-unet.png", "README.md"):
         assert (work / "reports" / name).stat().st_size > 0
     table1 = (work / "reports" / "table1.md").read_text()
     assert all(f"| {net} " in table1 for net in ("FCN-AlexNet", "FCN-VGG16", "FCN-GoogLeNet"))
@@ -118,9 +119,15 @@ def test_repro_builds_everything_then_is_up_to_date(repo):
     table2 = (work / "reports" / "table2.md").read_text()
     assert "| U-Net *(beyond the paper)* " in table2
     assert "Smoke profile" in table2 and "| FCN-8s " in table2 and "CPU:" in table2
+    # Metrics files hold flat numbers only; counts and provenance are in the record beside the evaluation.
+    for name in ("fcn8s", "unet-isbi", "sift-fcn16s", "timing"):
+        flat = json.loads((work / "metrics" / f"{name}.json").read_text())
+        assert flat and all(isinstance(v, float) and k.count(".") == 1 for k, v in flat.items()), (name, flat)
     metrics = json.loads((work / "metrics" / "fcn8s.json").read_text())
-    assert {"pixel_acc", "mean_acc", "mean_iu", "fw_iu"} <= set(metrics["seg11valid"])
-    assert "voc2012_test" in metrics and metrics["profile"] == "smoke"
+    assert {f"seg11valid.{m}" for m in ("pixel_acc", "mean_acc", "mean_iu", "fw_iu")} <= set(metrics)
+    assert "voc2012_test.mean_iu" in metrics
+    record = json.loads((work / "eval" / "fcn8s" / "record.json").read_text())
+    assert record["profile"] == "smoke" and record["splits"]["seg11valid"]["images"] > 0
     again = _run([DVC, "repro"], work, env)
     assert _ran(again) == ALWAYS
     assert "Stage 'timing' didn't change, skipping" in again

@@ -13,17 +13,35 @@ def _page(smoke=True, extra=()):
     return report.render(paper.TABLE2, ours, info, smoke=smoke, extra=list(extra))
 
 
-def test_rows_show_paper_ours_and_difference():
-    line = next(l for l in _page().splitlines() if l.startswith("| FCN-8s "))
-    cells = [c.strip() for c in line.strip("|").split("|")]
+def _cells(page: str, label: str) -> list[str]:
+    line = next(l for l in page.splitlines() if l.startswith(f"| {label} "))
+    return [c.strip() for c in line.strip("|").split("|")]
+
+
+def test_paper_profile_rows_show_paper_ours_and_difference():
+    cells = _cells(_page(smoke=False), "FCN-8s")
     assert cells[:4] == ["FCN-8s", "90.3", "91.3", "+1.0"]
     assert cells[7:10] == ["62.7", "60.2", "-2.5"]
+    assert "*diff.* = ours - paper" in _page(smoke=False)
+
+
+def test_smoke_rows_have_no_difference_column():
+    """A smoke number is not comparable with the paper's: no 'diff.' column, no difference cells."""
+    page = _page(smoke=True)
+    cells = _cells(page, "FCN-8s")
+    assert cells[:3] == ["FCN-8s", "90.3", "91.3"] and cells[5:7] == ["62.7", "60.2"]
+    assert "diff." not in page and "+1.0" not in page
 
 
 def test_missing_result_is_a_dash_not_a_number():
-    line = next(l for l in _page().splitlines() if l.startswith("| FCN-16s "))
-    cells = [c.strip() for c in line.strip("|").split("|")]
-    assert cells[1:4] == ["90.0", "-", ""]
+    assert _cells(_page(smoke=False), "FCN-16s")[1:4] == ["90.0", "-", ""]
+    assert _cells(_page(smoke=True), "FCN-16s")[1:3] == ["90.0", "-"]
+
+
+def test_titles_name_the_split_this_run_scored():
+    page = report.render(paper.TABLE4, {}, {}, smoke=True, scored="16 test images")
+    assert page.splitlines()[0] == "# Table 4: NYUDv2, RGB and depth (40 classes): 16 test images scored"
+    assert "654" not in page.splitlines()[0]
 
 
 def test_reference_rows_are_marked_and_units_kept():
@@ -47,16 +65,22 @@ def test_extra_rows_are_marked_beyond_the_paper():
 
 
 def test_table1_units_counts_millions_and_milliseconds():
+    """Accuracy and time in one table, the architecture in a second: 19 columns in one were unreadable."""
     ours = {"t1-vgg16": {"mean_iu": 10.0, "forward_ms": 1705.2, "layers": 16, "params": 134_346_581, "rf": 404,
                          "stride": 32}}
-    page = report.render(paper.TABLE1, ours, {"profile": "smoke"}, smoke=True)
-    line = next(l for l in page.splitlines() if l.startswith("| FCN-VGG16 "))
-    cells = [c.strip() for c in line.strip("|").split("|")]
-    assert cells[1:4] == ["56.0", "10.0", "-46.0"]
-    assert cells[4:7] == ["210 ms", "1705 ms", "+1495 ms"]
-    assert cells[7:10] == ["16", "16", "+0"]
-    assert cells[10:13] == ["134M", "134.3M", "+0.3M"]
-    assert cells[13:19] == ["404", "404", "+0", "32", "32", "+0"]
+    page = report.render(paper.TABLE1, ours, {"profile": "paper"}, smoke=False)
+    assert _cells(page, "FCN-VGG16")[1:7] == ["56.0", "10.0", "-46.0", "210 ms", "1705 ms", "+1495 ms"]
+    arch = report.table_block(paper.TABLE1_ARCH, ours, smoke=False)
+    cells = _cells(arch, "FCN-VGG16")
+    assert cells[1:7] == ["16", "16", "+0", "134M", "134.3M", "+0.3M"]
+    assert cells[7:13] == ["404", "404", "+0", "32", "32", "+0"]
+    assert len(_cells(report.table_block(paper.TABLE1_ARCH, ours, smoke=True), "FCN-VGG16")) == 9
+
+
+def test_one_timing_trial_has_no_spread():
+    assert report.trials_text({"mean_ms": 12.34, "std_ms": 0.0, "trials": 1}) == "12.3 (1 trial)"
+    assert report.trials_text({"mean_ms": 12.34, "std_ms": 0.5, "trials": 3}) == "12.3 ± 0.5 (mean ± std of 3 trials)"
+    assert report.trials_phrase({"trials": 1}) == "one trial"
 
 
 def test_table1_page_measures_the_full_size_nets(tmp_path):
@@ -70,13 +94,14 @@ def test_table1_page_measures_the_full_size_nets(tmp_path):
     timing = {m: dict(entry) for m in ("fcn-alexnet", "fcn32s", "fcn-googlenet")}
     timing["fcn32s_channels_last_bf16"] = {**entry, "mean_ms": 50.0}
     page = build_table1(params, metrics, timing, {"profile": "smoke"}, True, tmp_path / "table1.md").read_text()
-    main_table = page.split("### Beyond the paper")[0]
+    assert page.splitlines()[0].endswith(": 48 voc2011_val images scored")
+    arch_table = page.split("### Table 1, architecture")[1].split("### Beyond the paper")[0]
     rows = {l.split("|")[1].strip(): [c.strip() for c in l.strip("|").split("|")]
-            for l in main_table.splitlines() if l.startswith("| FCN-")}
-    # layers, parameters, rf and stride of the modules the pipeline builds (21 classes)
-    assert [rows["FCN-VGG16"][i] for i in (8, 11, 14, 17)] == ["16", "134.3M", "404", "32"]
-    assert [rows["FCN-AlexNet"][i] for i in (8, 14, 17)] == ["8", "355", "32"]
-    assert rows["FCN-GoogLeNet"][8] == "22" and rows["FCN-GoogLeNet"][14] != "907"
+            for l in arch_table.splitlines() if l.startswith("| FCN-")}
+    # layers, parameters, rf and stride of the modules the pipeline builds (21 classes); smoke: no diff.
+    assert [rows["FCN-VGG16"][i] for i in (2, 4, 6, 8)] == ["16", "134.3M", "404", "32"]
+    assert [rows["FCN-AlexNet"][i] for i in (2, 6, 8)] == ["8", "355", "32"]
+    assert rows["FCN-GoogLeNet"][2] == "22" and rows["FCN-GoogLeNet"][6] != "907"
     assert "907 (the paper's figure)" in page and "64 filters instead of 96" in page
     assert "mean of 3 trials" in page and "CPU: test (2 threads)" in page
     assert "channels_last_bf16" in page and "(no SBD)" in page
@@ -164,3 +189,29 @@ def test_every_registered_table_is_a_report_output_in_dvc_yaml():
     stage = yaml.safe_load((Path(__file__).resolve().parents[1] / "dvc.yaml").read_text())["stages"]["report"]
     outs = {next(iter(o)) if isinstance(o, dict) else o for o in stage["outs"]}
     assert {f"reports/{name}.md" for name in TABLES} <= outs
+
+
+def test_index_lists_every_page_and_figure_with_one_line(tmp_path):
+    from segcore.report.index import build_index
+
+    (tmp_path / "table2.md").write_text("# Table 2: skips\n\n![Training curves](curves.png)\n\n*Training curves*\n")
+    (tmp_path / "claims.md").write_text("# The papers' findings\n")
+    index = build_index([tmp_path / "table2.md", tmp_path / "curves.png", tmp_path / "claims.md"],
+                        tmp_path / "README.md").read_text()
+    items = [line for line in index.splitlines() if line.startswith("- ")]
+    assert items[:3] == ["- [table2.md](table2.md): Table 2: skips",
+                         "- [claims.md](claims.md): The papers' findings",
+                         "- [curves.png](curves.png): Training curves (shown in table2.md)"]
+    assert items[3].startswith("- claims-seeds.md: ") and "make claims-seeds" in items[3]
+
+
+def test_figure_legend_names_the_classes_shown_and_nothing_else():
+    import numpy as np
+
+    from segcore.data import voc
+    from segcore.report.figures import classes_present
+
+    labels = [np.array([[0, 15], [255, 15]]), np.array([[7, 0]])]
+    legend = classes_present(labels, list(voc.CLASSES), voc.palette())
+    assert [name for name, _ in legend] == [voc.CLASSES[0], voc.CLASSES[7], voc.CLASSES[15]]
+    assert legend[2][1] == tuple(voc.palette()[45:48])

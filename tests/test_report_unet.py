@@ -1,6 +1,5 @@
 """U-Net's ISBI 2012 table as published: every row, its rank, its digits, and units stated per column."""
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,8 +29,8 @@ def _table(page: str) -> list[list[str]]:
     return [rows[0]] + [r for r in rows[1:] if not set("".join(r)) <= set("-:")]
 
 
-def _page(extra=()) -> str:
-    return report.render(paper.TABLE_UNET, OURS, {"profile": "smoke"}, smoke=True, extra=list(extra))
+def _page(extra=(), smoke=False) -> str:
+    return report.render(paper.TABLE_UNET, OURS, {"profile": "paper"}, smoke=smoke, extra=list(extra))
 
 
 def test_every_published_row_with_its_rank_and_printed_digits():
@@ -58,8 +57,9 @@ def test_footer_says_fractions_per_column_not_percent():
     assert "in percent" not in page and ": percent" not in page
     assert "Units: warping error, Rand error, pixel error: fractions (0 to 1, not percent)." in page
     # The other tables keep percent, now named per column.
-    table1 = report.units_line(paper.TABLE1)
-    assert table1.startswith("Units: mean IU: percent; forward time: milliseconds;")
+    assert report.units_line(paper.TABLE1) == ("Units: mean IU: percent; forward time: milliseconds. "
+                                               "*diff.* = ours - paper.")
+    assert report.units_line(paper.TABLE1_ARCH, diff=False).startswith("Units: conv. layers, rf size")
     assert report.units_line(paper.TABLE2) == ("Units: pixel acc., mean acc., mean IU, f.w. IU: percent. "
                                                "*diff.* = ours - paper.")
 
@@ -75,7 +75,7 @@ def test_paper_tables_refuse_rows_that_would_shift_cells():
 def test_unet_page_through_its_registered_builder(tmp_path):
     """The page the report stage writes (TABLES['unet']) carries the rank column and every published row."""
     from segcore.config.params import load_params
-    from segcore.report.context import read_json
+    from segcore.report import results
     from segcore.report.table_unet import UNET_EXPERIMENTS, build_unet
     from segcore.report.tables import TABLES
     from segcore.report import table_unet
@@ -86,13 +86,14 @@ def test_unet_page_through_its_registered_builder(tmp_path):
     metrics_dir.mkdir()
     for name in UNET_EXPERIMENTS:
         held = {**OURS["unet-isbi"], "heldout_slices": "8,9", "slices": 2}
-        (metrics_dir / f"{name}.json").write_text(json.dumps({"heldout": held}))
-    (eval_dir / UNET_EXPERIMENTS[0]).mkdir(parents=True)
+        (eval_dir / name).mkdir(parents=True)
+        results.write({"heldout": held}, {}, metrics_dir / f"{name}.json", eval_dir / name / results.RECORD)
     plane = np.zeros((8, 8), np.float32)
     np.savez(eval_dir / UNET_EXPERIMENTS[0] / "figure.npz", image=plane, label=plane, weight=plane + 1, prob=plane)
     out = tmp_path / "reports" / "unet.md"
     out.parent.mkdir()
-    written = build_unet(params, metrics_dir, eval_dir, read_json, {"profile": "smoke"}, True, out)
+    metrics_of = lambda n: results.read(metrics_dir / f"{n}.json", eval_dir / n / results.RECORD)  # noqa: E731
+    written = build_unet(params, metrics_of, eval_dir, {"profile": "smoke"}, True, out)
     assert written == [out, out.with_suffix(".png")]
     page = out.read_text()
     assert "| 10 " in page and "IDSIA-SCI *(reference, as published)*" in page

@@ -1,4 +1,8 @@
-"""The evaluate stages: score a trained net on its splits at native resolution into one metrics file."""
+"""The evaluate stages: score a trained net on its splits at native resolution.
+
+Scores go to metrics/<net>.json (flat numbers), what produced them to eval/<net>/record.json
+(segcore.eval.results).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from segcore.core.device import environment, place
 from segcore.data import specs as datasets
 from segcore.data import voc
 from segcore.eval.isbi import evaluate_isbi
+from segcore.report import results
 from segcore.eval.metrics import per_class_iu, scores
 from segcore.eval.predict import accumulate_heads, predict, write_submission
 from segcore.models import heads
@@ -53,15 +58,19 @@ def evaluate_experiment(view: dict, data_root: Path, model_path: Path, metrics_o
     exp = get_experiment(view["experiment"])
     model, _, record = load_model(Path(model_path))
     place(model, device, view["runtime"]["channels_last"])
-    metrics: dict = {**view["provenance"], **environment(device), "trained_on": record.get("trained_on"),
-                     "training_data": record.get("training_data")}
+    produced_by = {**view["provenance"], **environment(device), "trained_on": record.get("trained_on"),
+                   "training_data": record.get("training_data")}
+
+    def score(tmp: Path) -> dict:
+        scores_of = _score_into(tmp, view, exp, model, record, Path(data_root), device, hha_root)
+        results.write(scores_of, produced_by, Path(metrics_out), tmp / results.RECORD)
+        return scores_of
+
     # Everything goes into a temp folder renamed over eval_dir at the end: a failed evaluation leaves
-    # the previous folder whole (and no metrics file is written before the scores exist).
-    scores_of = atomic.build_dir(Path(eval_dir), lambda tmp: _score_into(tmp, view, exp, model, record,
-                                                                         Path(data_root), device, hha_root))
-    metrics.update(scores_of)
-    atomic.write_json(Path(metrics_out), metrics)
-    return metrics
+    # the previous folder whole (and no metrics file is written before the scores exist). The metrics
+    # file (scores only) is written just before the rename; the record (counts, provenance) inside it.
+    scores_of = atomic.build_dir(Path(eval_dir), score)
+    return results.combined(*results.split(scores_of, produced_by))
 
 
 def _score_into(eval_dir: Path, view: dict, exp: Experiment, model, record: dict, data_root: Path, device: str,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from segcore.core import atomic
 from segcore.core.errors import UserError
+from segcore.report import results
 from segcore.report import claims
 
 
@@ -50,11 +51,11 @@ def run_seed(seed: int, repo: Path, dvc: str = "dvc") -> str:
 
 
 def metrics_at(ref: str, repo: Path) -> Callable[[str], Mapping | None]:
-    """metrics/<experiment>.json as committed in ``ref``; None where that commit has no such file."""
+    """metrics/<experiment>.json as committed in ``ref``, per split; None where that commit has no such file."""
     def read(experiment: str) -> Mapping | None:
         done = subprocess.run(["git", "show", f"{ref}:metrics/{experiment}.json"], cwd=repo, capture_output=True,
                               text=True)
-        return json.loads(done.stdout) if done.returncode == 0 else None
+        return results.nested(json.loads(done.stdout)) if done.returncode == 0 else None
 
     return read
 

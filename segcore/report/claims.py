@@ -118,13 +118,10 @@ def judge_all(metrics_of: Callable[[str], Mapping | None]) -> list[Verdict]:
     return [judge(c, metrics_of) for c in CLAIMS]
 
 
-def metrics_reader(metrics_dir: Path) -> Callable[[str], Mapping | None]:
-    """metrics/<experiment>.json as a dict, None where the file is absent (a net this run did not score)."""
-    import json
-
+def metrics_reader(ctx) -> Callable[[str], Mapping | None]:
+    """A net's scores and record (Context.metrics), None where this run has no results for it."""
     def read(experiment: str) -> Mapping | None:
-        path = Path(metrics_dir) / f"{experiment}.json"
-        return json.loads(path.read_text()) if path.exists() else None
+        return ctx.metrics(experiment) if (Path(ctx.metrics_dir) / f"{experiment}.json").exists() else None
 
     return read
 
@@ -184,7 +181,7 @@ def seeds_page(verdicts_by_run: Mapping[str, list[Verdict]]) -> str:
     expected = [i for i, c in enumerate(CLAIMS) if c.expected]
     majority = sum(2 * sum(verdicts_by_run[r][i].holds is True for r in runs) > len(runs) for i in expected)
     return "\n".join(["# The papers' findings over several seeds", "", report.SMOKE_WARNING, "",
-                      f"{len(runs)} runs ({', '.join(runs)}). {majority} of the {len(expected)} claims the smoke "
+                      f"{len(runs)} run{'s' if len(runs) != 1 else ''} ({', '.join(runs)}). {majority} of the {len(expected)} claims the smoke "
                       f"profile is tuned for hold in a majority of them.", "", table, ""])
 
 
@@ -196,8 +193,8 @@ def build(ctx, out: Path) -> list[Path]:
 
     p = ctx.params
     header = {"profile": p.profile, "data": p.data_source, "scale": p.scale_name,
-              "device": (metrics_reader(ctx.metrics_dir)("fcn8s") or {}).get("device", "?"),
+              "device": (metrics_reader(ctx)("fcn8s") or {}).get("device", "?"),
               "code": code_version(), "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
-    page = claims_page(judge_all(metrics_reader(ctx.metrics_dir)), ctx.smoke, header)
+    page = claims_page(judge_all(metrics_reader(ctx)), ctx.smoke, header)
     report.write_text_atomic(out, page)
     return [out]

@@ -16,7 +16,9 @@ from typing import Any, Protocol
 from segcore.config.params import TrainScale, Twin, UnetScale
 from segcore.data.specs import DATASETS
 from segcore.data.voc import DataError
+from segcore.report import figures, results
 from segcore.models.backbone import load_record
+from segcore.train.experiments import EXPERIMENTS
 
 GENERATED = ("reports", "metrics", "resolved", "dvc.lock")  # tracked outputs of `dvc repro`
 
@@ -52,8 +54,13 @@ class Context:
         return p.profile == "smoke" or p.data_source == "twin" or p.scale_name == "smoke"
 
     def metrics(self, name: str) -> dict:
-        """metrics/<name>.json: an experiment's scores, or the timing stage's ``timing``."""
-        return read_json(Path(self.metrics_dir) / f"{name}.json")
+        """An experiment's scores (metrics/<name>.json) joined with its record (eval/<name>/record.json):
+        per split, scores and counts, plus what produced them. ``timing``: the timing stage's."""
+        files = (Path(self.metrics_dir) / f"{name}.json", Path(self.eval_dir) / name / results.RECORD)
+        try:
+            return results.read(*files)
+        except (OSError, json.JSONDecodeError) as err:
+            raise DataError(f"cannot read the results of {name} ({files[0]}, {files[1]}): {err}") from None
 
 
 def read_json(path: Path) -> dict:
@@ -134,3 +141,29 @@ def provenance(params: ReportParams, metrics: dict, backbone: str, data_desc: st
         "code": code_version(),
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
+
+
+def live_series(models_dir: Path, name: str) -> tuple[Path, Path]:
+    """A trained net's dvclive curves: (training loss .tsv, validation mean IU .tsv)."""
+    live = Path(models_dir) / name / "live" / "plots" / "metrics"
+    return live / "train" / "loss.tsv", live / "val" / "mean_iu.tsv"
+
+
+def step_offsets(models_dir: Path, names: tuple[str, ...]) -> dict[str, int]:
+    """{net: steps trained before it}: a staged net starts after the net(s) it was initialised from."""
+    def before(name: str) -> int:
+        parents = EXPERIMENTS[name].init if isinstance(EXPERIMENTS[name].init, tuple) else (EXPERIMENTS[name].init,)
+        trained = [p for p in parents if p in EXPERIMENTS]
+        if not trained:
+            return 0
+        return max(before(p) + figures.read_live_series(live_series(models_dir, p)[0])[0][-1] + 1 for p in trained)
+
+    return {n: before(n) for n in names}
+
+
+def family_curves(ctx: Context, names: tuple[str, ...], out: Path) -> Path:
+    """``out``: training loss and validation mean IU of ``names``, staged nets on a continuing step axis."""
+    offsets = step_offsets(ctx.models_dir, names)
+    figures.training_curves({EXPERIMENTS[n].label: live_series(ctx.models_dir, n) for n in names}, out,
+                            {EXPERIMENTS[n].label: offsets[n] for n in names})
+    return out

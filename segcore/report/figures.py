@@ -19,11 +19,20 @@ def colorize(label: np.ndarray, palette: list[int]) -> Image.Image:
     return img.convert("RGB")
 
 
-def comparison_grid(rows: list[list[Image.Image]], headings: list[str], out: Path, cell: int = 128) -> None:
-    """A grid like the paper's Figure 4: one row per image, one column per heading."""
-    pad, top = 4, 18
+def classes_present(labels: list[np.ndarray], names: list[str], palette: list[int]) -> list[tuple[str, tuple]]:
+    """(name, RGB) of every class that occurs in ``labels`` (void 255 excluded), in class order."""
+    present = sorted(set().union(*(np.unique(a).tolist() for a in labels)) - {255})
+    return [(names[c], tuple(palette[3 * c:3 * c + 3])) for c in present if c < len(names)]
+
+
+def comparison_grid(rows: list[list[Image.Image]], headings: list[str], out: Path, cell: int = 128,
+                    legend: list[tuple[str, tuple]] = ()) -> None:
+    """A grid like the paper's Figure 4: one row per image, one column per heading, then a class legend."""
+    pad, top, swatch = 4, 18, 12
     width = len(headings) * (cell + pad) + pad
-    height = top + len(rows) * (cell + pad) + pad
+    per_line = max(1, width // 110)  # legend entries per line, each about 110 px wide
+    legend_height = -(-len(legend) // per_line) * (swatch + pad) + (pad if legend else 0)
+    height = top + len(rows) * (cell + pad) + pad + legend_height
     canvas = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(canvas)
     for c, heading in enumerate(headings):
@@ -33,7 +42,34 @@ def comparison_grid(rows: list[list[Image.Image]], headings: list[str], out: Pat
             thumb = img.copy()
             thumb.thumbnail((cell, cell), Image.NEAREST)
             canvas.paste(thumb, (pad + c * (cell + pad), top + r * (cell + pad)))
+    y0 = top + len(rows) * (cell + pad) + pad
+    for i, (name, rgb) in enumerate(legend):
+        x, y = pad + (i % per_line) * 110, y0 + (i // per_line) * (swatch + pad)
+        draw.rectangle([x, y, x + swatch, y + swatch], fill=tuple(rgb), outline="black")
+        draw.text((x + swatch + 4, y), name, fill="black")
     _save_png(canvas, out)
+
+
+def panels_with_colorbar(panels: list[tuple[str, np.ndarray, str]], colorbar: str, out: Path,
+                         panel_inches: float = 4.0) -> None:
+    """One row of large image panels [(title, 2-D array, colormap)]; the panel titled ``colorbar`` gets a scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(panel_inches * len(panels), panel_inches + 0.6))
+    for ax, (title, array, cmap) in zip(axes, panels):
+        shown = ax.imshow(array, cmap=cmap, interpolation="nearest")
+        ax.set_title(title)
+        ax.axis("off")
+        if title == colorbar:
+            fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    atomic.write_bytes(out, buf.getvalue())
 
 
 def _save_png(img: Image.Image, out: Path) -> None:
@@ -52,23 +88,30 @@ def read_live_series(path: Path) -> tuple[list[int], list[float]]:
     return steps, values
 
 
-def training_curves(series: dict[str, tuple[Path, Path]], out: Path) -> None:
-    """Loss and val mean IU against steps for each model: {label: (loss.tsv, mean_iu.tsv)}."""
+def training_curves(series: dict[str, tuple[Path, Path]], out: Path, offsets: dict[str, int] | None = None) -> None:
+    """Loss and val mean IU against steps for each model: {label: (loss.tsv, mean_iu.tsv)}.
+
+    ``offsets`` ({label: steps}) shifts a staged net's curves to start where the net it started
+    from ended (FCN-16s after FCN-32s), so the step axis counts all training that led to it.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    offsets = offsets or {}
     fig, (ax_loss, ax_iu) = plt.subplots(1, 2, figsize=(10, 3.5))
     for label, (loss_tsv, iu_tsv) in series.items():
+        shift = offsets.get(label, 0)
         steps, loss = read_live_series(loss_tsv)
         window = max(1, len(loss) // 30)  # running mean so noisy per-step losses stay readable
         smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
-        ax_loss.plot(steps[window - 1:], smooth, label=label)
+        ax_loss.plot([s + shift for s in steps[window - 1:]], smooth, label=label)
         steps, iu = read_live_series(iu_tsv)
-        ax_iu.plot(steps, [100 * v for v in iu], marker="o", label=label)
-    ax_loss.set(xlabel="step", ylabel="train loss (running mean)", title="training loss")
-    ax_iu.set(xlabel="step", ylabel="mean IU (%)", title="validation mean IU")
+        ax_iu.plot([s + shift for s in steps], [100 * v for v in iu], marker="o", label=label)
+    staged = " (staged nets continue from the net they started from)" if any(offsets.values()) else ""
+    ax_loss.set(xlabel=f"step{staged}", ylabel="train loss (running mean)", title="training loss")
+    ax_iu.set(xlabel=f"step{staged}", ylabel="mean IU (%)", title="validation mean IU")
     ax_iu.legend(fontsize="small")
     fig.tight_layout()
     buf = io.BytesIO()

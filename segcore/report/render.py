@@ -1,4 +1,4 @@
-"""Render any paper table as Markdown: published value, reproduced value and difference.
+"""Render any paper table as Markdown: published value, reproduced value and (paper profile) difference.
 
 One renderer serves every table: a :class:`segcore.report.paper.PaperTable` names the rows and columns,
 ``ours`` maps experiment names to measured values (percent, or the column's unit, which the line
@@ -62,7 +62,7 @@ UNIT_TEXT = {"": "percent", "ms": "milliseconds", "count": "integers", "M": "mil
              "frac": "fractions (0 to 1, not percent)"}
 
 
-def units_line(table: PaperTable) -> str:
+def units_line(table: PaperTable, diff: bool = True) -> str:
     """'Units: mean IU: percent; forward time: milliseconds; ...', each unit once, in column order.
 
     Why per column: one blanket 'values in percent' misread the ISBI errors, which are fractions.
@@ -71,7 +71,7 @@ def units_line(table: PaperTable) -> str:
     for key, heading in table.columns.items():
         by_unit.setdefault(table.units.get(key, ""), []).append(heading)
     parts = [f"{', '.join(headings)}: {UNIT_TEXT[unit]}" for unit, headings in by_unit.items()]
-    return f"Units: {'; '.join(parts)}. *diff.* = ours - paper."
+    return f"Units: {'; '.join(parts)}." + (" *diff.* = ours - paper." if diff else "")
 
 
 def _published(value: float | None, unit: str, digits: int | None) -> str:
@@ -81,17 +81,30 @@ def _published(value: float | None, unit: str, digits: int | None) -> str:
     return f"{value:.{digits}f}"
 
 
+def trials_text(t: dict) -> str:
+    """'1705.2 ± 3.1 (mean ± std of 3 trials)', or '1705.2 (1 trial)': no spread from one trial."""
+    if t["trials"] > 1:
+        return f"{t['mean_ms']:.1f} ± {t['std_ms']:.1f} (mean ± std of {t['trials']} trials)"
+    return f"{t['mean_ms']:.1f} (1 trial)"
+
+
+def trials_phrase(t: dict) -> str:
+    """'mean of 20 trials', or 'one trial'."""
+    return f"mean of {t['trials']} trials" if t["trials"] > 1 else "one trial"
+
+
 def provenance_block(info: dict[str, str]) -> str:
     """A two-column Markdown table of what produced the numbers (profile, data, device, commit, ...)."""
     return tabulate(list(info.items()), headers=["provenance", ""], tablefmt="github")
 
 
 def table_rows(table: PaperTable, ours: dict[str, dict[str, float | None]],
-               extra: list[tuple[str, dict[str, float | None]]] = ()) -> list[list[str]]:
-    """One Markdown row per paper row: lead cells (rank), label, then paper / ours / difference per column.
+               extra: list[tuple[str, dict[str, float | None]]] = (), diff: bool = True) -> list[list[str]]:
+    """One Markdown row per paper row: lead cells (rank), label, then paper / ours (/ difference) per column.
 
     Reference rows (other methods) show the published value only and are marked. ``extra`` rows
-    are ours only (models beyond the paper) and are marked as such.
+    are ours only (models beyond the paper) and are marked as such. ``diff=False`` drops the
+    difference cells (the smoke profile: its numbers are not comparable with the paper's).
     """
     blank_lead = [""] * len(table.lead)
     rows = []
@@ -105,30 +118,45 @@ def table_rows(table: PaperTable, ours: dict[str, dict[str, float | None]],
             mine = measured.get(key) if measured else None
             cells += [row.note if (row.note and unit) else _published(paper, unit, table.digits.get(key)),
                       _fmt(mine, unit) if row.experiment else "",
-                      _diff(mine, paper, unit)]
+                      *([_diff(mine, paper, unit)] if diff else [])]
         rows.append(cells)
     for label, measured in extra:
         cells = [*blank_lead, f"{label} *(beyond the paper)*"]
         for key in table.columns:
-            cells += ["", _fmt(measured.get(key), table.units.get(key, "")), ""]
+            cells += ["", _fmt(measured.get(key), table.units.get(key, "")), *([""] if diff else [])]
         rows.append(cells)
     return rows
 
 
-def render(table: PaperTable, ours: dict[str, dict[str, float | None]], info: dict[str, str], *,
-           smoke: bool, notes: list[str] = (), figures: list[tuple[str, str]] = (),
-           extra: list[tuple[str, dict[str, float | None]]] = (), sections: list[str] = ()) -> str:
-    """The whole Markdown page for one table; ``sections`` are Markdown blocks placed after the notes."""
+def table_block(table: PaperTable, ours: dict[str, dict[str, float | None]], *, smoke: bool,
+                extra: list[tuple[str, dict[str, float | None]]] = ()) -> str:
+    """The Markdown table and its units line; no difference column in the smoke profile."""
     headers = [*table.lead, "model"]
     for heading in table.columns.values():
-        headers += [f"{heading} (paper)", f"{heading} (ours)", "diff."]
-    parts = [f"# {table.title}", "",
+        headers += [f"{heading} (paper)", f"{heading} (ours)", *([] if smoke else ["diff."])]
+    rows = table_rows(table, ours, list(extra), diff=not smoke)
+    return "\n".join([tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), "",
+                      units_line(table, diff=not smoke)])
+
+
+def render(table: PaperTable, ours: dict[str, dict[str, float | None]], info: dict[str, str], *,
+           smoke: bool, notes: list[str] = (), figures: list[tuple[str, str]] = (),
+           extra: list[tuple[str, dict[str, float | None]]] = (), sections: list[str] = (),
+           scored: str = "", after_table: list[str] = ()) -> str:
+    """The whole Markdown page for one table.
+
+    ``scored`` ('16 test images') is added to the title: the split this run scored, not the
+    paper's. ``after_table`` blocks follow the table directly (a second table of the same page);
+    ``sections`` follow the notes.
+    """
+    title = f"{table.title}: {scored} scored" if scored else table.title
+    parts = [f"# {title}", "",
              "<!-- Generated by `dvc repro` (stage `report`); do not edit by hand. -->", ""]
     if smoke:
         parts += [f"> {SMOKE_WARNING}", ""]
-    parts += [tabulate(table_rows(table, ours, list(extra)), headers=headers, tablefmt="github",
-                       disable_numparse=True), ""]
-    parts += [units_line(table), ""]
+    parts += [table_block(table, ours, smoke=smoke, extra=extra), ""]
+    for block in after_table:
+        parts += [block.rstrip(), ""]
     for note in (*table.notes, *notes):
         parts += [f"- {note}"]
     for section in sections:

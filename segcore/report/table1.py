@@ -15,7 +15,7 @@ from tabulate import tabulate
 from segcore.report import paper
 from segcore.report import render as report
 from segcore.report.archfig import ArchFigures, figures
-from segcore.report.context import Context, backbone_sources, data_line, provenance
+from segcore.report.context import Context, backbone_sources, data_line, family_curves, provenance
 from segcore.data import voc
 from segcore.train.experiments import EXPERIMENTS
 from segcore.models.backbone import ARCHS
@@ -62,9 +62,8 @@ def beyond_the_paper(timing: dict, archs: dict[str, ArchFigures]) -> str:
             t = timing[key]
             variant = "fp32" if key == model else key.removeprefix(f"{model}_")
             tflops = arch.gflops / t["mean_ms"]  # GFLOP per ms = TFLOP/s
-            rows.append([EXPERIMENTS[name].label, f"{arch.gflops:.1f}", variant,
-                         f"{t['mean_ms']:.1f} ± {t['std_ms']:.1f}", f"{tflops:.2f}"])
-    table = tabulate(rows, headers=["model", "GFLOPs per 500x500 pass", "precision", "forward ms",
+            rows.append([EXPERIMENTS[name].label, f"{arch.gflops:.1f}", variant, report.trials_text(t), f"{tflops:.2f}"])
+    table = tabulate(rows, headers=["model", "GFLOPs per 500x500 pass", "precision", "forward time (ms)",
                                            "TFLOP/s reached"], tablefmt="github", disable_numparse=True)
     return ("### Beyond the paper: compute per forward pass\n\n"
             "FLOPs = 2 x multiply-accumulates of the conv, transposed-conv and linear layers (segcore/archfig.py). "
@@ -93,7 +92,7 @@ def table1_notes(params, metrics: dict, timing: dict, val_split: str) -> list[st
         f"the net's `net_lr_scale`), scored on all {any_metrics[val_split]['images']} {val_split} images.",
         "FCN-VGG16 here is its own training run on VOC2011 train; Table 2's FCN-32s is trained on SBD.",
         f"Forward time: full-size nets, one {first_timing['size']}x{first_timing['size']} input, "
-        f"{first_timing['dtype']}, mean of {first_timing['trials']} trials after {first_timing['warmup']} "
+        f"{first_timing['dtype']}, {report.trials_phrase(first_timing)} after {first_timing['warmup']} "
         f"warm-up, measured on {first_timing['device']} with torch {first_timing['torch']}; the paper's "
         "figures are from a Tesla K40c GPU.",
         "Layers, parameters, rf size and stride: computed from the full-size modules this pipeline builds "
@@ -105,16 +104,21 @@ def table1_notes(params, metrics: dict, timing: dict, val_split: str) -> list[st
     return notes + [f"{EXPERIMENTS[n].label}: {text}" for n, text in TORCHVISION_FOOTNOTES.items()]
 
 
-def build_table1(params, metrics: dict, timing: dict, info: dict[str, str], smoke: bool, out: Path) -> Path:
+def build_table1(params, metrics: dict, timing: dict, info: dict[str, str], smoke: bool, out: Path,
+                 curves: Path | None = None) -> Path:
     """Write ``out`` (reports/table1.md) from the Table 1 metrics and the timing stage's figures."""
     size = timing[EXPERIMENTS[TABLE1_EXPERIMENTS[0]].arch]["size"]
     archs = {n: architecture(n, size) for n in TABLE1_EXPERIMENTS}
     ours = {n: table1_values(metrics[n], timing[EXPERIMENTS[n].arch], archs[n], EXPERIMENTS[n].val_split)
             for n in TABLE1_EXPERIMENTS}
-    val_split = EXPERIMENTS[TABLE1_EXPERIMENTS[0]].val_split
+    first = EXPERIMENTS[TABLE1_EXPERIMENTS[0]]
+    # Two tables: what was trained and timed, then what the full-size nets are (19 columns in one was unreadable).
+    arch_block = f"### {paper.TABLE1_ARCH.title}\n\n" + report.table_block(paper.TABLE1_ARCH, ours, smoke=smoke)
     page = report.render(paper.TABLE1, ours, info, smoke=smoke,
-                         notes=table1_notes(params, metrics, timing, val_split),
-                         sections=[beyond_the_paper(timing, archs)])
+                         notes=table1_notes(params, metrics, timing, first.val_split),
+                         scored=f"{metrics[first.name][first.val_split]['images']} {first.val_split} images",
+                         after_table=[arch_block], sections=[beyond_the_paper(timing, archs)],
+                         figures=[("Table 1 nets: training loss and validation mean IU", curves.name)] if curves else [])
     report.write_text_atomic(out, page)
     return out
 
@@ -126,4 +130,5 @@ def build(ctx: Context, out: Path) -> list[Path]:
     info = provenance(ctx.params, metrics[first.name], backbone_sources(ctx.models_dir, tuple(ARCHS)),
                       data_line(ctx.params, first, metrics[first.name], first.val_split),
                       f"{first.iterations(ctx.params.recipe)} steps")
-    return [build_table1(ctx.params, metrics, ctx.metrics("timing"), info, ctx.smoke, out)]
+    curves = family_curves(ctx, TABLE1_EXPERIMENTS, out.with_name("curves-table1.png"))
+    return [build_table1(ctx.params, metrics, ctx.metrics("timing"), info, ctx.smoke, out, curves), curves]

@@ -1,4 +1,4 @@
-"""reports/table2.md, curves.png and figure4.png: the paper's Table 2 (FCN-32s, 16s, 8s on VOC2011
+"""reports/table2.md, curves-table2.png and figure4.png: the paper's Table 2 (FCN-32s, 16s, 8s on VOC2011
 seg11valid) beside ours, with the training curves and the paper's Figure 4."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from segcore.data import voc
 from segcore.report import figures
 from segcore.report import paper
 from segcore.report import render as report
-from segcore.report.context import Context, backbone_sources, data_line, provenance
+from segcore.report.context import Context, backbone_sources, data_line, family_curves, provenance
 from segcore.report.table_unet import optimizer_text
 from segcore.train.experiments import EXPERIMENTS
 
@@ -52,32 +52,32 @@ def figure4(data_root: Path, eval_dir: Path, out: Path) -> None:
     pal = voc.palette()
     ids = sorted(p.stem for p in (Path(eval_dir) / FIGURE_MODELS[-1] / "preds").glob("*.png"))
     samples = {s.id: s for s in voc.split_samples(data_root, "seg11valid")}
-    rows = []
+    rows, labels = [], []
     for sample_id in ids:
         image, label = voc.read_sample(samples[sample_id])
         preds = [voc.read_label_png(Path(eval_dir) / m / "preds" / f"{sample_id}.png") for m in FIGURE_MODELS]
         rows.append([figures.Image.fromarray(image), figures.colorize(label, pal),
                      *(figures.colorize(p, pal) for p in preds)])
-    figures.comparison_grid(rows, ["image", "ground truth", "FCN-32s", "FCN-16s", "FCN-8s"], out)
+        labels += [label, *preds]
+    figures.comparison_grid(rows, ["image", "ground truth", "FCN-32s", "FCN-16s", "FCN-8s"], out,
+                            legend=figures.classes_present(labels, list(voc.CLASSES), pal))
 
 
 def build(ctx: Context, out: Path) -> list[Path]:
-    """Write ``out`` (reports/table2.md), figure4.png and curves.png beside it; returns the three paths."""
+    """Write ``out`` (reports/table2.md), figure4.png and curves-table2.png beside it; returns the three paths."""
     metrics = {name: ctx.metrics(name) for name in TABLE2_EXPERIMENTS}
-    curves, fig4 = out.with_name("curves.png"), out.with_name("figure4.png")
-    models = Path(ctx.models_dir)
-    figures.training_curves(
-        {EXPERIMENTS[n].label: (models / n / "live/plots/metrics/train/loss.tsv",
-                                models / n / "live/plots/metrics/val/mean_iu.tsv") for n in TABLE2_EXPERIMENTS},
-        curves)
+    curves, fig4 = out.with_name("curves-table2.png"), out.with_name("figure4.png")
+    family_curves(ctx, (*TABLE2_EXPERIMENTS, "unet-voc"), curves)
     figure4(ctx.data_root, ctx.eval_dir, fig4)
     ours = {n: m[EXPERIMENTS[n].val_split] for n, m in metrics.items()}
     unet = EXPERIMENTS["unet-voc"]
     unet_voc = ctx.metrics(unet.name)
+    first = EXPERIMENTS[TABLE2_EXPERIMENTS[0]]
     page = report.render(paper.TABLE2, ours, voc_header(ctx), smoke=ctx.smoke,
+                         scored=f"{ours[first.name]['images']} {first.val_split} images",
                          notes=table2_notes(ctx.params, unet_voc),
                          extra=[(unet.label, unet_voc[unet.val_split])],
-                         figures=[("Training loss and validation mean IU", curves.name),
+                         figures=[("Table 2 nets and U-Net on VOC: training loss and validation mean IU", curves.name),
                                   ("Image, ground truth, FCN-32s, FCN-16s, FCN-8s (as the paper's Figure 4)",
                                    fig4.name)])
     report.write_text_atomic(out, page)

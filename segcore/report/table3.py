@@ -42,8 +42,9 @@ def table3_notes(metrics: dict, timing: dict) -> list[str]:
     """Which test split each of our columns is scored on, and how the inference time was measured."""
     notes = [column_note(split, metrics.get(split)) for split in voc.TEST_YEARS]
     notes.append(f"Inference time: full-size FCN-8s, one {timing['size']}x{timing['size']} input, "
-                 f"{timing['dtype']}, mean of {timing['trials']} trials after {timing['warmup']} warm-up "
-                 f"(std {timing['std_ms']:.0f} ms) on {timing['device']}, torch {timing['torch']}. "
+                 f"{timing['dtype']}, {report.trials_phrase(timing)} after {timing['warmup']} warm-up"
+                 + (f" (std {timing['std_ms']:.0f} ms)" if timing["trials"] > 1 else "")
+                 + f" on {timing['device']}, torch {timing['torch']}. "
                  "The paper measured on a Tesla K40c GPU.")
     return notes
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from segcore.report import paper
 from segcore.report import render as report
-from segcore.report.context import Context, backbone_sources, data_line, provenance, read_json
+from segcore.report.context import Context, backbone_sources, data_line, family_curves, provenance
 from segcore.train.experiments import EXPERIMENTS
 
 TABLE4_EXPERIMENTS = tuple(row.experiment for row in paper.TABLE4.rows if row.experiment)
@@ -34,11 +34,14 @@ def table4_notes(params, metrics: dict) -> list[str]:
     ]
 
 
-def build_table4(params, metrics_dir: Path, read_json, info: dict[str, str], smoke: bool, out: Path) -> Path:
-    """Write ``out`` (reports/table4.md) from metrics/<nyud experiment>.json."""
-    metrics = {n: read_json(Path(metrics_dir) / f"{n}.json") for n in TABLE4_EXPERIMENTS}
+def build_table4(params, metrics_of, info: dict[str, str], smoke: bool, out: Path, curves: Path | None = None) -> Path:
+    """Write ``out`` (reports/table4.md) from each NYUD net's results (``metrics_of``: Context.metrics)."""
+    metrics = {n: metrics_of(n) for n in TABLE4_EXPERIMENTS}
     ours = {n: m[EXPERIMENTS[n].test_split] for n, m in metrics.items()}
-    page = report.render(paper.TABLE4, ours, info, smoke=smoke, notes=table4_notes(params, metrics))
+    first = EXPERIMENTS[TABLE4_EXPERIMENTS[0]]
+    scored = f"{metrics[first.name][first.test_split]['images']} {first.test_split} images"
+    page = report.render(paper.TABLE4, ours, info, smoke=smoke, notes=table4_notes(params, metrics), scored=scored,
+                         figures=[("NYUD nets: training loss and validation mean IU", curves.name)] if curves else [])
     report.write_text_atomic(out, page)
     return out
 
@@ -52,4 +55,5 @@ def build(ctx: Context, out: Path) -> list[Path]:
                 f"{EXPERIMENTS['nyud-rgbhha'].iterations(r)} more for each fusion net")
     info = provenance(ctx.params, metrics, backbone_sources(ctx.models_dir, ("vgg16",)),
                       data_line(ctx.params, first, metrics, first.test_split), schedule)
-    return [build_table4(ctx.params, ctx.metrics_dir, read_json, info, ctx.smoke, out)]
+    curves = family_curves(ctx, TABLE4_EXPERIMENTS, out.with_name("curves-table4.png"))
+    return [build_table4(ctx.params, ctx.metrics, info, ctx.smoke, out, curves), curves]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from segcore.report import paper
 from segcore.report import render as report
-from segcore.report.context import Context, backbone_sources, data_line, provenance, read_json
+from segcore.report.context import Context, backbone_sources, data_line, family_curves, provenance, read_json
 from segcore.train.experiments import EXPERIMENTS
 
 TABLE5_EXPERIMENTS = ("sift-fcn32s", "sift-fcn16s")  # the 32s is the 16s's first stage, reported in a note
@@ -32,14 +32,19 @@ def table5_notes(params, metrics: dict, per_class: dict) -> list[str]:
     ]
 
 
-def build_table5(params, metrics_dir: Path, eval_dir: Path, read_json, info: dict[str, str], smoke: bool,
-                 out: Path) -> Path:
-    """Write ``out`` (reports/table5.md) from metrics/sift-*.json and the 16s's per-class file."""
-    metrics = {n: read_json(Path(metrics_dir) / f"{n}.json") for n in TABLE5_EXPERIMENTS}
+def build_table5(params, metrics_of, eval_dir: Path, info: dict[str, str], smoke: bool, out: Path,
+                 curves: Path | None = None) -> Path:
+    """Write ``out`` (reports/table5.md) from the SIFT Flow nets' results (``metrics_of``: Context.metrics)
+    and the 16s's per-class file."""
+    metrics = {n: metrics_of(n) for n in TABLE5_EXPERIMENTS}
     final = EXPERIMENTS[TABLE5_EXPERIMENTS[-1]]
     per_class = read_json(Path(eval_dir) / final.name / "per_class_iu.json")[final.test_split]
     ours = {final.name: metrics[final.name][final.test_split]}
-    page = report.render(paper.TABLE5, ours, info, smoke=smoke, notes=table5_notes(params, metrics, per_class))
+    scored = f"{ours[final.name]['images']} {final.test_split} images"
+    page = report.render(paper.TABLE5, ours, info, smoke=smoke, notes=table5_notes(params, metrics, per_class),
+                         scored=scored,
+                         figures=[("SIFT Flow nets: training loss and validation mean IU (semantic head)", curves.name)]
+                         if curves else [])
     report.write_text_atomic(out, page)
     return out
 
@@ -53,4 +58,5 @@ def build(ctx: Context, out: Path) -> list[Path]:
                 f"{EXPERIMENTS['sift-fcn16s'].iterations(r)} (16s)")
     info = provenance(ctx.params, metrics, backbone_sources(ctx.models_dir, ("vgg16",)),
                       data_line(ctx.params, final, metrics, final.test_split), schedule)
-    return [build_table5(ctx.params, ctx.metrics_dir, ctx.eval_dir, read_json, info, ctx.smoke, out)]
+    curves = family_curves(ctx, TABLE5_EXPERIMENTS, out.with_name("curves-table5.png"))
+    return [build_table5(ctx.params, ctx.metrics, ctx.eval_dir, info, ctx.smoke, out, curves), curves]

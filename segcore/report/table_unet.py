@@ -10,7 +10,7 @@ import numpy as np
 from segcore.report import figures
 from segcore.report import paper
 from segcore.report import render as report
-from segcore.report.context import Context, data_line, provenance, read_json
+from segcore.report.context import Context, data_line, family_curves, provenance
 from segcore.train.experiments import EXPERIMENTS
 
 UNET_EXPERIMENTS = ("unet-isbi", "unet-isbi-noborder")
@@ -48,16 +48,16 @@ def unet_notes(params, metrics: dict) -> list[str]:
 def unet_figure(eval_dir: Path, out: Path) -> None:
     """Image, ground truth, weight map and predicted cell probability of the first held-out slice."""
     data = np.load(Path(eval_dir) / "figure.npz")
-    grey = lambda a: figures.Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).convert("RGB")  # noqa: E731
-    weight = data["weight"] / max(float(data["weight"].max()), 1e-6) * 255
-    figures.comparison_grid([[grey(data["image"]), grey(data["label"]), grey(weight), grey(data["prob"] * 255)]],
-                            ["image", "ground truth", "weight map", "prediction"], out)
+    figures.panels_with_colorbar([("image", data["image"], "gray"), ("ground truth", data["label"], "gray"),
+                                  ("loss weight w(x)", data["weight"], "viridis"),
+                                  ("predicted cell probability", data["prob"], "gray")],
+                                 colorbar="loss weight w(x)", out=out)
 
 
-def build_unet(params, metrics_dir: Path, eval_dir: Path, read_json, info: dict[str, str], smoke: bool,
-               out: Path) -> list[Path]:
-    """Write ``out`` (reports/unet.md) and unet.png beside it."""
-    metrics = {n: read_json(Path(metrics_dir) / f"{n}.json") for n in UNET_EXPERIMENTS}
+def build_unet(params, metrics_of, eval_dir: Path, info: dict[str, str], smoke: bool, out: Path,
+               curves: Path | None = None) -> list[Path]:
+    """Write ``out`` (reports/unet.md) and unet.png beside it (``metrics_of``: Context.metrics)."""
+    metrics = {n: metrics_of(n) for n in UNET_EXPERIMENTS}
     ours = {n: m[EXPERIMENTS[n].val_split] for n, m in metrics.items()}
     ablation = EXPERIMENTS[UNET_EXPERIMENTS[1]]
     figure = Path(out).with_suffix(".png")
@@ -65,9 +65,11 @@ def build_unet(params, metrics_dir: Path, eval_dir: Path, read_json, info: dict[
     page = report.render(paper.TABLE_UNET, ours, info, smoke=smoke, notes=unet_notes(params, metrics),
                          extra=[(f"{ablation.label} (ours, ablation)", ours[ablation.name])],
                          figures=[("Held-out slice: image, ground truth, weight map, predicted cell probability",
-                                   figure.name)])
+                                   figure.name),
+                                  *([("U-Net on ISBI: training loss and validation mean IU", curves.name)]
+                                    if curves else [])])
     report.write_text_atomic(out, page)
-    return [Path(out), figure]
+    return [Path(out), figure, *([curves] if curves else [])]
 
 
 def build(ctx: Context, out: Path) -> list[Path]:
@@ -79,4 +81,5 @@ def build(ctx: Context, out: Path) -> list[Path]:
     info = provenance(ctx.params, metrics, "none: trained from scratch", data, f"{main.iterations(u)} steps")
     info["scale"] = (f"{ctx.params.scale_name}: width x{u.width:g}, {main.iterations(u)} steps of {u.batch_size} "
                      f"tile(s), {optimizer_text(u)}")
-    return build_unet(ctx.params, ctx.metrics_dir, ctx.eval_dir, read_json, info, ctx.smoke, out)
+    curves = family_curves(ctx, UNET_EXPERIMENTS, out.with_name("curves-unet.png"))
+    return build_unet(ctx.params, ctx.metrics, ctx.eval_dir, info, ctx.smoke, out, curves)

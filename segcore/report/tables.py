@@ -12,13 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from segcore.report import claims, table1, table2, table3, table4, table5, table_unet
+from segcore.report.index import build_index
 from segcore.report.context import Context, ReportParams, code_version, training_description
 
 __all__ = ["TABLES", "build_reports", "code_version", "training_description"]
 
 TABLES: dict[str, Callable[[Context, Path], list[Path]]] = {
     "table1": table1.build,
-    "table2": table2.build,   # with curves.png and figure4.png
+    "table2": table2.build,   # each page with its curves-<page>.png; Table 2 also figure4.png
     "table3": table3.build,
     "table4": table4.build,
     "table5": table5.build,
@@ -29,6 +30,7 @@ TABLES: dict[str, Callable[[Context, Path], list[Path]]] = {
 
 def build_reports(params: ReportParams, data_root: Path, metrics_dir: Path, eval_dir: Path, models_dir: Path,
                   out: Path) -> list[Path]:
-    """Write reports/<name>.md of every TABLES entry, and their figures, under ``out``; returns the paths."""
+    """Write reports/<name>.md of every TABLES entry, their figures, and the index README.md under ``out``."""
     ctx = Context(params, Path(data_root), Path(metrics_dir), Path(eval_dir), Path(models_dir))
-    return [path for name, build in TABLES.items() for path in build(ctx, Path(out) / f"{name}.md")]
+    written = [path for name, build in TABLES.items() for path in build(ctx, Path(out) / f"{name}.md")]
+    return [*written, build_index(written, Path(out) / "README.md")]

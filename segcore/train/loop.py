@@ -28,6 +28,7 @@ from segcore.eval.predict import accumulate_heads
 from segcore.eval.metrics import scores
 from segcore.models.modelfile import ModelFileError, load_plain, plain
 from segcore.models.registry import freeze_all_but
+from segcore.train.progress import StepReport
 from segcore.train.runtime import Runtime
 
 VOID = 255
@@ -155,6 +156,8 @@ def train(model: nn.Module, train_set, val_set, spec: TrainSpec, *, n_classes: i
     batches = step_loader(train_set, spec.batch_size, spec.seed, start, spec.iterations, runtime)
     bar = tqdm(zip(range(start, spec.iterations), batches), initial=start, total=spec.iterations, desc="train",
                disable=None if progress and runtime.main else True, dynamic_ncols=True)
+    report = StepReport(spec.iterations, start, device_type=runtime.device.type, enabled=progress and runtime.main,
+                        n_params=sum(p.numel() for p in model.parameters()))
     for step, items in bar:
         loss = _train_step(net, optimizer, scaler, items, step, spec, n_classes, runtime)
         if not np.isfinite(loss):
@@ -163,6 +166,7 @@ def train(model: nn.Module, train_set, val_set, spec: TrainSpec, *, n_classes: i
                                 f"(now {spec.lr:g}){hint}")
         bar.set_postfix(loss=f"{loss:.3f}")
         done = step + 1
+        report.step(done, loss)
         if live is not None:
             live.step = done
             live.log_metric("train/loss", loss)

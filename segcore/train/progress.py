@@ -1,0 +1,58 @@
+"""Where a training run is, for a person watching a log rather than a terminal.
+
+On a terminal tqdm draws its bar; in a log (DVC's output captured to a file, CI) the bar is off, so
+a line is printed every ``every_s`` seconds instead. Independently, a full-size net training on the
+CPU gets one warning after its first step, with the run's duration estimated from that step: the
+paper profile on a laptop would otherwise look like a hang for days.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+# Above this many parameters a net is a full-size one (FCN-VGG16: 134M, U-Net: 31M); the smoke nets
+# have under 1M.
+FULL_SIZE = 10_000_000
+
+
+def duration(seconds: float) -> str:
+    """'42 s', '13 min', '5.2 h', '3.1 days'."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+class StepReport:
+    """Call :meth:`step` after each optimizer step; prints the CPU warning and, off a terminal, progress lines."""
+
+    def __init__(self, total: int, start: int, *, device_type: str, n_params: int, enabled: bool = True,
+                 every_s: float = 30.0, tty: bool | None = None, clock=time.perf_counter, out=None):
+        self.total, self.start, self.every_s = total, start, every_s
+        self.warn_cpu = enabled and device_type == "cpu" and n_params > FULL_SIZE
+        self.n_params = n_params
+        self.lines = enabled and not (sys.stderr.isatty() if tty is None else tty)
+        self.clock, self.out = clock, out
+        self.t0 = self.last = clock()
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.out or sys.stdout, flush=True)
+
+    def step(self, done: int, loss: float) -> None:
+        now = self.clock()
+        elapsed, steps = now - self.t0, done - self.start
+        if self.warn_cpu and steps == 1:
+            self._print(f"warning: a full-size net ({self.n_params / 1e6:.0f}M parameters) is training on the CPU: "
+                        f"its first step took {elapsed:.1f} s, so its {self.total - self.start} step"
+                        f"{'s' if self.total - self.start != 1 else ''} would take "
+                        f"about {duration(elapsed * (self.total - self.start))}. The paper profile expects a GPU "
+                        "(docs/paper-profile.md).")
+        if self.lines and (now - self.last >= self.every_s) and done < self.total:
+            left = elapsed / steps * (self.total - done)
+            self._print(f"train: step {done}/{self.total}, loss {loss:.3f}, {duration(elapsed)} elapsed, "
+                        f"about {duration(left)} left")
+            self.last = now
