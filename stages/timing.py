@@ -21,8 +21,8 @@ def main(argv=None) -> None:
     device = pick_device(view["device"])
     result = time_paper_nets(view, args.out, args.record, str(device))
     for name, r in result.items():
-        print(f"{name}: {r['mean_ms']:.1f} ms (std {r['std_ms']:.1f}, {r['trials']} trials, {r['dtype']}) "
-              f"on {r['device']}")
+        spread = f" ± {r['std_ms']:.1f} (mean ± std of {r['trials']} trials)" if r["trials"] > 1 else " (1 trial)"
+        print(f"{name}: {r['mean_ms']:.1f} ms{spread}, {r['dtype']}, on {r['device']}")
 
 
 if __name__ == "__main__":

@@ -22,10 +22,12 @@ def _run(steps_s: list[float], **kwargs) -> str:
     return out.getvalue()
 
 
-def test_a_full_size_net_on_the_cpu_warns_once_with_the_estimated_duration():
+def test_a_large_net_on_the_cpu_warns_once_with_the_estimated_duration():
+    """Every full-size net is large, FCN-GoogLeNet's 5.6M included; the smoke nets have under 1M."""
+    assert "warning:" in _run([1.0], device_type="cpu", n_params=5_600_000, tty=True)
     text = _run([4.0] * 5, device_type="cpu", n_params=134_000_000, tty=True)
     assert text.count("warning:") == 1
-    assert "134M parameters) is training on the CPU: its first step took 4.0 s" in text
+    assert "a net of 134.0M parameters is training on the CPU: its first step took 4.0 s" in text
     assert "its 5 steps would take about 20 s" in text and "expects a GPU" in text
 
 

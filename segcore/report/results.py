@@ -49,7 +49,8 @@ def combined(flat: dict[str, float], record: dict) -> dict:
     rest = dict(record)
     splits = rest.pop("splits", {})
     scores = nested(flat)
-    return {**rest, **{name: {**scores.get(name, {}), **splits.get(name, {})} for name in {*scores, *splits}}}
+    names = dict.fromkeys([*scores, *splits])  # in file order: a set's order would change from run to run
+    return {**rest, **{name: {**scores.get(name, {}), **splits.get(name, {})} for name in names}}
 
 
 def read(metrics_file: Path, record_file: Path) -> dict:
