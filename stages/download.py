@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 from segcore.pipeline import cli
@@ -16,8 +17,9 @@ def main(argv=None) -> None:
     p.add_argument("--archives", type=Path, required=True, help="where archives are downloaded or placed by hand")
     args = p.parse_args(argv)
     view = cli.view_from(args)
+    start = time.perf_counter()
     download(args.dataset, view, args.out, args.archives, progress=not args.no_progress)
-    print(f"{args.dataset}: {view['source']} data ready in {args.out}")
+    print(f"{args.dataset}: {view['source']} data ready in {args.out} ({time.perf_counter() - start:.1f} s)")
 
 
 if __name__ == "__main__":

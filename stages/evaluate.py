@@ -27,7 +27,7 @@ def main(argv=None) -> None:
     runtime = from_view(view["runtime"])
     start = time.perf_counter()
     metrics = evaluate_experiment(view, args.data, args.model, args.metrics, args.eval_dir,
-                                  device=str(runtime.device), hha_root=args.hha)
+                                  device=str(runtime.device), hha_root=args.hha, progress=not args.no_progress)
     print(f"{args.experiment}: {results.headline(metrics)} (evaluated in {time.perf_counter() - start:.1f} s)")
 
 

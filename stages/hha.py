@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 from segcore.pipeline import cli
@@ -15,8 +16,9 @@ def main(argv=None) -> None:
     p.add_argument("--out", type=Path, required=True, help="folder of <name>.png HHA images")
     p.add_argument("--workers", type=int, default=None, help="processes (default: one per core)")
     args = p.parse_args(argv)
-    count = encode_hha(args.prepared, args.out, args.workers)
-    print(f"hha: {count} frames encoded into {args.out}")
+    start = time.perf_counter()
+    count = encode_hha(args.prepared, args.out, args.workers, progress=not args.no_progress)
+    print(f"hha: {count} frames encoded into {args.out} ({time.perf_counter() - start:.1f} s)")
 
 
 if __name__ == "__main__":

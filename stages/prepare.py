@@ -8,6 +8,7 @@ training slices held out (the test labels are secret).
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 from segcore.pipeline import cli
@@ -20,8 +21,10 @@ def main(argv=None) -> None:
     p.add_argument("--src", type=Path, required=True, help="download@<dataset>'s output")
     p.add_argument("--out", type=Path, required=True, help="prepared data set folder")
     args = p.parse_args(argv)
-    sizes = prepare(args.dataset, cli.view_from(args), args.src, args.out)
-    print(f"{args.dataset} prepared in {args.out}: {sizes}")
+    start = time.perf_counter()
+    sizes = prepare(args.dataset, cli.view_from(args), args.src, args.out, progress=not args.no_progress)
+    splits = ", ".join(f"{split} {count}" for split, count in sizes.items())
+    print(f"{args.dataset} prepared in {args.out}: {splits} images ({time.perf_counter() - start:.1f} s)")
 
 
 if __name__ == "__main__":

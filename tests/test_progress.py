@@ -2,6 +2,7 @@
 
 import io
 
+from segcore.core.progress import Progress
 from segcore.train.progress import StepReport, duration
 
 
@@ -48,3 +49,58 @@ def test_off_a_terminal_a_line_every_interval_with_the_time_left():
 
 def test_durations_read_in_the_unit_that_fits():
     assert [duration(s) for s in (42, 780, 5.2 * 3600, 3.1 * 86400)] == ["42 s", "13 min", "5.2 h", "3.1 days"]
+
+
+# ---------------------------------------------------------------- long phases (segcore.core.progress)
+
+
+def _phase(updates: list[tuple[float, float]], total: float, unit: str, tty: bool = False) -> str:
+    """Lines of one phase off a terminal: ``updates`` are (seconds taken, amount done)."""
+    clock, out = Clock(), io.StringIO()
+    with Progress(total, "phase", unit=unit, tty=tty, clock=clock, out=out) as shown:
+        for seconds, amount in updates:
+            clock.now += seconds
+            shown.update(amount)
+    return out.getvalue()
+
+
+def test_a_long_phase_prints_a_line_every_30_seconds_off_a_terminal():
+    text = _phase([(20.0, 100)] * 10, 1000, "frames")
+    assert text.splitlines() == [
+        "phase: 200/1000 frames, 40 s elapsed, about 3 min left",
+        "phase: 400/1000 frames, 80 s elapsed, about 2 min left",
+        "phase: 600/1000 frames, 2 min elapsed, about 80 s left",
+        "phase: 800/1000 frames, 3 min elapsed, about 40 s left",
+    ]  # none at the end: the stage's own last line says it is done
+    assert _phase([(20.0, 100)] * 10, 1000, "frames", tty=True) == ""  # tqdm's bar instead
+    assert _phase([(1.0, 100)] * 10, 1000, "frames") == ""  # a short phase stays quiet
+
+
+def test_bytes_are_shown_in_megabytes_or_gigabytes():
+    assert _phase([(31.0, 2 ** 29)], 2 ** 31, "B") == "phase: 0.5/2.0 GB, 31 s elapsed, about 93 s left\n"
+    assert _phase([(31.0, 2 ** 20)], 3 * 2 ** 20, "B").startswith("phase: 1.0/3.0 MB,")
+
+
+def test_checksums_and_extraction_say_where_they_are(tmp_path, monkeypatch, capsys):
+    """The paper profile's silent phases: a checksum over an archive, its index, then its members."""
+    import tarfile
+
+    from segcore.core import progress
+    from segcore.data.download import file_digest, safe_extract
+
+    monkeypatch.setattr(progress, "EVERY_S", 0.0)  # a line at every update
+    for i in range(3):
+        (tmp_path / f"f{i}.bin").write_bytes(bytes(300_000))
+    archive = tmp_path / "a.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for i in range(3):
+            tar.add(tmp_path / f"f{i}.bin", arcname=f"d/f{i}.bin")
+    big = tmp_path / "f0.bin"
+    assert file_digest(big, "sha256", chunk=100_000, progress=True) == file_digest(big, "sha256")
+    assert "sha256 of f0.bin: 0.1/0.3 MB, " in capsys.readouterr().out
+    safe_extract(archive, tmp_path / "out", progress=True)
+    out = capsys.readouterr().out
+    assert "extract a.tar.gz: 1/3 files, " in out and "extract a.tar.gz: 2/3 files, " in out
+    assert (tmp_path / "out/d/f2.bin").read_bytes() == bytes(300_000)
+    safe_extract(archive, tmp_path / "quiet")
+    assert capsys.readouterr().out == ""

@@ -31,16 +31,17 @@ def setup(tmp_path_factory):
     return params, tmp
 
 
-def _train(params, tmp, out="m"):
-    return train_experiment(views.train(params, "fcn32s"), tmp / "voc", tmp / "bb.pt", [tmp / "bb.pt"], tmp / out,
-                                     tmp / "ck" / f"{out}.pt", progress=False)
+def _train(params, tmp, out="m", net="fcn32s", init=None):
+    """Train ``net`` into ``out``: from the backbone, or from the model file ``init`` of its parent."""
+    return train_experiment(views.train(params, net), tmp / "voc", tmp / "bb.pt", [init or tmp / "bb.pt"], tmp / out,
+                            tmp / "ck" / f"{out}.pt", progress=False)
 
 
 def _curve(tmp, out="m"):
     return (tmp / out / "live/plots/metrics/val/mean_iu.tsv").read_text()
 
 
-def _kill_at_fourth_step(params, tmp, out, monkeypatch):
+def _kill_at_fourth_step(params, tmp, out, monkeypatch, **net):
     """Train ``out`` and kill it during step 4: the step-2 checkpoint and the curves through step 3 stay."""
     from segcore.train import loop
 
@@ -53,7 +54,7 @@ def _kill_at_fourth_step(params, tmp, out, monkeypatch):
 
     monkeypatch.setattr(loop, "_train_step", killed)
     with pytest.raises(KeyboardInterrupt):
-        _train(params, tmp, out)
+        _train(params, tmp, out, **net)
     monkeypatch.setattr(loop, "_train_step", real_step)
     assert (tmp / "ck" / f"{out}.pt").exists()
 
@@ -120,3 +121,26 @@ def test_a_killed_and_resumed_run_equals_an_uninterrupted_one(setup, monkeypatch
     assert all(torch.equal(straight["state_dict"][k], resumed["state_dict"][k]) for k in straight["state_dict"])
     assert straight["val"] == resumed["val"]
     assert _live_files(tmp / "resumed" / "live") == _live_files(tmp / "straight" / "live")  # curves, byte for byte
+
+
+def _steps(folder, curve):
+    return [line.split("\t")[0] for line in (folder / "plots/metrics" / curve).read_text().splitlines()[1:]]
+
+
+def test_a_staged_net_continues_its_parents_step_axis_through_a_resume(setup, monkeypatch, capsys):
+    """FCN-16s starts from a 4-step FCN-32s: its curves (what `dvc plots` draws) run from step 5, and a
+    run killed after its 3rd step is cut back to its checkpoint on that same axis, then completed."""
+    params, tmp = setup
+    _train(params, tmp, "p32")
+    assert torch.load(tmp / "p32" / "model.pt", weights_only=True)[pipe_train.LAST_STEP] == 4
+    parent = {"net": "fcn16s", "init": tmp / "p32" / "model.pt"}
+    _train(params, tmp, "s16", **parent)
+    assert _steps(tmp / "s16" / "live", "train/loss.tsv") == ["5", "6", "7", "8"]
+    assert _steps(tmp / "s16" / "live", "val/mean_iu.tsv") == ["6", "8"]
+    assert torch.load(tmp / "s16" / "model.pt", weights_only=True)[pipe_train.LAST_STEP] == 8
+    _kill_at_fourth_step(params, tmp, "r16", monkeypatch, **parent)
+    assert _steps(tmp / "ck" / "r16.live", "train/loss.tsv") == ["5", "6", "7"]
+    capsys.readouterr()
+    _train(params, tmp, "r16", **parent)
+    assert "at step 2" in capsys.readouterr().out
+    assert _live_files(tmp / "r16" / "live") == _live_files(tmp / "s16" / "live")

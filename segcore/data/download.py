@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from segcore.core.errors import UserError
 from segcore.core import atomic
+from segcore.core.progress import Progress, track
 
 _USER_AGENT = "segcore-download/0.1"
 
@@ -129,29 +130,32 @@ RECORDED_CHECKSUMS = Path(__file__).resolve().parent / "recorded_checksums.json"
 # ---------------------------------------------------------------- verification
 
 
-def file_digest(path: Path, algorithm: str = "md5", chunk: int = 1 << 20) -> str:
-    """Hex digest of a file's bytes, read in chunks (archives are gigabytes)."""
+def file_digest(path: Path, algorithm: str = "md5", chunk: int = 1 << 20, progress: bool = False) -> str:
+    """Hex digest of a file's bytes, read in chunks (archives are gigabytes: ``progress`` shows where it is)."""
     h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
+    with open(path, "rb") as f, Progress(Path(path).stat().st_size, f"{algorithm} of {Path(path).name}", unit="B",
+                                         enabled=progress) as shown:
         while block := f.read(chunk):
             h.update(block)
+            shown.update(len(block))
     return h.hexdigest()
 
 
-def _mismatch(path: Path, size: int | None, md5: str | None, sha256: str | None) -> str | None:
+def _mismatch(path: Path, size: int | None, md5: str | None, sha256: str | None,
+              progress: bool = False) -> str | None:
     """Describe how `path` differs from the expected size/checksums, or None if it matches."""
     actual_size = path.stat().st_size
     if size is not None and actual_size != size:
         return f"size {actual_size} bytes, expected {size}"
     for algorithm, expected in (("md5", md5), ("sha256", sha256)):
         if expected is not None:
-            actual = file_digest(path, algorithm)
+            actual = file_digest(path, algorithm, progress=progress)
             if actual != expected.lower():
                 return f"{algorithm} {actual}, expected {expected}"
     return None
 
 
-def verify_or_record(path: Path, record_file: Path) -> dict[str, int | str]:
+def verify_or_record(path: Path, record_file: Path, progress: bool = False) -> dict[str, int | str]:
     """Check `path` against its size + sha256 pinned in `record_file`, pinning it if absent.
 
     For files without a published checksum: the first download is trusted and recorded
@@ -160,7 +164,7 @@ def verify_or_record(path: Path, record_file: Path) -> dict[str, int | str]:
     """
     path, record_file = Path(path), Path(record_file)
     records = json.loads(record_file.read_text()) if record_file.exists() else {}
-    actual = {"size": path.stat().st_size, "sha256": file_digest(path, "sha256")}
+    actual = {"size": path.stat().st_size, "sha256": file_digest(path, "sha256", progress=progress)}
     expected = records.get(path.name)
     if expected is None:
         records[path.name] = actual
@@ -273,7 +277,7 @@ def fetch(
     """
     dest = Path(dest)
     if dest.exists():
-        problem = _mismatch(dest, size, md5, sha256)
+        problem = _mismatch(dest, size, md5, sha256, progress)
         if problem:
             raise DownloadError(f"{dest} is not the expected file ({problem}); delete it and rerun")
         return dest
@@ -286,7 +290,7 @@ def fetch(
     if size is not None and part.stat().st_size < size:  # server sent no Content-Length
         raise DownloadError(f"transfer of {url} stopped at {part.stat().st_size} of {size} bytes; "
                             f"{part} is kept, rerun to resume")
-    problem = _mismatch(part, size, md5, sha256)
+    problem = _mismatch(part, size, md5, sha256, progress)
     if problem:
         part.unlink()
         raise DownloadError(f"download of {url} is corrupt ({problem}); it was deleted, rerun")
@@ -322,22 +326,44 @@ def _check_tar_member(m: tarfile.TarInfo, archive: Path) -> None:
         raise DownloadError(f"unsafe member {m.name!r} in {archive}: device or fifo files not allowed")
 
 
-def _extract_all(archive: Path, dest: Path) -> None:
+class _Position:
+    """A read-only file that reports its read position to ``shown`` (a Progress, or None): tarfile's
+    index of a 2 GB archive reads it whole, decompressing it, the silent minute before extraction."""
+
+    def __init__(self, f) -> None:
+        self._f, self.shown = f, None
+
+    def read(self, *n):
+        data = self._f.read(*n)
+        if self.shown is not None:
+            self.shown.update_to(self._f.tell())
+        return data
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+
+def _extract_all(archive: Path, dest: Path, progress: bool = False) -> None:
     """Validate every member of a tar (any compression) or zip, then extract into `dest`."""
     try:
         if tarfile.is_tarfile(archive):
-            with tarfile.open(archive, "r:*") as tar:
-                members = tar.getmembers()  # reads the whole archive: truncation shows up here
+            with open(archive, "rb") as raw, tarfile.open(fileobj=(watched := _Position(raw)), mode="r:*") as tar:
+                with Progress(archive.stat().st_size, f"index of {archive.name}", unit="B",
+                              enabled=progress) as watched.shown:
+                    members = tar.getmembers()  # reads the whole archive: truncation shows up here
+                watched.shown = None
                 for m in members:
                     _check_tar_member(m, archive)
                 # The "data" filter re-checks each member against links already on disk,
                 # which catches symlink chains that only escape once resolved.
-                tar.extractall(dest, members=members, filter="data")
+                tar.extractall(dest, members=track(members, f"extract {archive.name}", unit="files",
+                                                   enabled=progress), filter="data")
         elif zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as zf:
                 for name in zf.namelist():
                     _check_name(name, archive)
-                zf.extractall(dest)
+                for info in track(zf.infolist(), f"extract {archive.name}", unit="files", enabled=progress):
+                    zf.extract(info, dest)
         else:
             raise DownloadError(f"{archive} is not a readable tar or zip (corrupt?); delete it and rerun")
     except tarfile.FilterError as err:
@@ -361,7 +387,7 @@ def _move_into(src: Path, dst: Path, *, dry_run: bool) -> None:
             os.replace(entry, target)
 
 
-def safe_extract(archive: Path, root: Path) -> None:
+def safe_extract(archive: Path, root: Path, progress: bool = False) -> None:
     """Extract a tar/tar.gz/zip into `root`, refusing any member that would escape it.
 
     Everything is validated and extracted into a temporary directory beside `root` first,
@@ -371,7 +397,7 @@ def safe_extract(archive: Path, root: Path) -> None:
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.extracting-", dir=root.parent))
     try:
-        _extract_all(archive, tmp)
+        _extract_all(archive, tmp, progress)
         root.mkdir(exist_ok=True)
         _move_into(tmp, root, dry_run=True)  # find conflicts before moving anything
         _move_into(tmp, root, dry_run=False)
@@ -384,7 +410,7 @@ def _fetch_pinned(archive: Archive, download_dir: Path, progress: bool, record_f
     path = fetch(archive.url, Path(download_dir) / archive.filename, md5=archive.md5, size=archive.size,
                  sha256=archive.sha256, progress=progress)
     if archive.md5 is None and archive.sha256 is None:
-        verify_or_record(path, record_file)
+        verify_or_record(path, record_file, progress)
     return path
 
 
@@ -425,7 +451,7 @@ def ensure(
     if archive.md5 is None and archive.sha256 is None and record_file is None:
         raise ValueError(f"archive {archive.name!r} has no published checksum; pass record_file")
     path = _fetch_pinned(archive, download_dir, progress, record_file)
-    safe_extract(path, root)
+    safe_extract(path, root, progress)
     if not target.is_dir():
         raise DownloadError(f"{path} was extracted into {root} but {target} is missing; wrong archive?")
     return target

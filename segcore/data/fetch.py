@@ -100,27 +100,30 @@ def download_isbi(twin: dict | None, out: Path, archives: Path, progress: bool =
     ensure_file((catalog or CATALOG)["isbi_mirror"], archives, out, progress=progress)
 
 
-def prepare_nyud(src: Path, out: Path, val_fraction: float, seed: int, hold_out: bool = True) -> dict[str, int]:
+def prepare_nyud(src: Path, out: Path, val_fraction: float, seed: int, hold_out: bool = True,
+                 progress: bool = True) -> dict[str, int]:
     """Crops, 40-class labels, depth and splits in the FCN / Gupta form (segcore.data.nyud.prepare)."""
     return atomic.build_dir(out, lambda tmp: nyud.prepare(src, tmp, val_fraction=val_fraction, seed=seed,
-                                                          hold_out=hold_out))
+                                                          hold_out=hold_out, progress=progress))
 
 
 def prepare_siftflow(src: Path, out: Path, source: str, val_fraction: float, seed: int,
-                     hold_out: bool = True) -> dict[str, int]:
+                     hold_out: bool = True, progress: bool = True) -> dict[str, int]:
     """Shifted labels, hard-linked images and splits (segcore.data.siftflow.prepare), built then renamed.
 
     On the real data the split sizes are checked (2,488 train, 200 test, 2 unannotated).
     """
     root = Path(src) / siftflow.ROOT
     return atomic.build_dir(out, lambda tmp: siftflow.prepare(root, tmp, val_fraction=val_fraction, seed=seed,
-                                                              hold_out=hold_out, check_counts=source == "real"))
+                                                              hold_out=hold_out, check_counts=source == "real",
+                                                              progress=progress))
 
 
-def prepare_isbi(src: Path, out: Path, eval_fraction: float) -> dict[str, int]:
+def prepare_isbi(src: Path, out: Path, eval_fraction: float, progress: bool = True) -> dict[str, int]:
     """volume.npy, labels.npy (255 cell / 0 membrane), test.npy if present, and the slice lists.
 
-    The last ``eval_fraction`` of the training slices (at least one) are held out.
+    The last ``eval_fraction`` of the training slices (at least one) are held out. ``progress`` is
+    unused: three 30-slice stacks take under a second (the other preparations show theirs).
     """
     data = isbi.load_isbi(Path(src))
     n = len(data.train_volume)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from segcore.core.progress import track
 from segcore.data import nyud
 from segcore.data.hha import Camera, hha
 
@@ -31,7 +32,7 @@ def _encode_one(name: str, prepared: Path, out: Path, camera: Camera) -> str:
     return name
 
 
-def encode_all(prepared: Path | str, out: Path | str, workers: int | None = None) -> int:
+def encode_all(prepared: Path | str, out: Path | str, workers: int | None = None, progress: bool = True) -> int:
     """HHA PNGs (disparity, height, angle) for every frame in ``prepared`` into ``out``; returns the count."""
     prepared, out = Path(prepared), Path(out)
     camera = nyud.read_geometry(prepared)
@@ -39,9 +40,10 @@ def encode_all(prepared: Path | str, out: Path | str, workers: int | None = None
     out.mkdir(parents=True, exist_ok=True)
     work = partial(_encode_one, prepared=prepared, out=out, camera=camera)
     workers = workers or os.cpu_count() or 1
+    shown = partial(track, what="HHA", total=len(names), unit="frames", enabled=progress)
     if workers == 1 or len(names) < 8:
-        return len([work(n) for n in names])
+        return len(list(shown(map(work, names))))
     # One process per core; each frame is independent and numpy releases no GIL for long enough
     # to make threads worth it. chunksize keeps the inter-process traffic to a few messages.
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        return len(list(pool.map(work, names, chunksize=max(1, len(names) // (4 * workers)))))
+        return len(list(shown(pool.map(work, names, chunksize=max(1, len(names) // (4 * workers))))))

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from segcore.core.progress import track
 from segcore.data.voc import DataError
 from segcore.data.hha import NYU_CAMERA, Camera
 
@@ -177,7 +178,7 @@ def split_trainval(trainval: np.ndarray, val_fraction: float, seed: int,
 
 
 def prepare(src: Path | str, out: Path | str, *, val_fraction: float, seed: int,
-            hold_out: bool = True) -> dict[str, int]:
+            hold_out: bool = True, progress: bool = True) -> dict[str, int]:
     """Crop, relabel and name every frame of ``src`` (the three .mat files) into ``out``.
 
     Writes images/<name>.png (RGB), depth/<name>.npy and raw_depth/<name>.npy (float32 metres,
@@ -198,7 +199,8 @@ def prepare(src: Path | str, out: Path | str, *, val_fraction: float, seed: int,
         (r0, r1), (c0, c1) = geo.rows, geo.cols
         for folder in ("images", "depth", "raw_depth", "labels", "splits"):
             (out / folder).mkdir(parents=True, exist_ok=True)
-        for index in np.union1d(trainval, test):
+        # h5py reads one frame at a time from the 2.9 GB file: the stage's long phase on the real data.
+        for index in track(np.union1d(trainval, test), f"read {LABELED_MAT}", unit="frames", enabled=progress):
             rgb, depth, raw, label = (a[r0:r1, c0:c1] for a in labeled.read(int(index) - 1))
             if label.max() > NUM_RAW_CLASSES:
                 raise DataError(f"{src / LABELED_MAT}: frame {index} has raw label {label.max()} > {NUM_RAW_CLASSES}")

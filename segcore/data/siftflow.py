@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from segcore.core import atomic
+from segcore.core.progress import track
 from segcore.data import nyud
 from segcore.data.voc import DataError, read_image
 
@@ -129,14 +130,14 @@ def split_names(root: Path, check_counts: bool = False) -> tuple[list[str], list
 
 
 def prepare(src: Path, out: Path, *, val_fraction: float, seed: int, hold_out: bool = True,
-            check_counts: bool = False) -> dict[str, int]:
+            check_counts: bool = False, progress: bool = True) -> dict[str, int]:
     """The FCN form of the data set under ``out`` (see the module docstring); returns split sizes."""
     src, out = Path(src), Path(out)
     trainval, test, empty = split_names(src, check_counts)
     train, val = nyud.split_trainval(np.array(trainval), val_fraction, seed, hold_out)
     for folder in ("images", "labels", "splits"):
         (out / folder).mkdir(parents=True, exist_ok=True)
-    for name in trainval + test:
+    for name in track(trainval + test, "read SIFT Flow labels", unit="images", enabled=progress):
         sem, geo = read_label(src, "semantic", name), read_label(src, "geometric", name)
         if sem.shape != geo.shape:
             raise DataError(f"{name}: semantic {sem.shape} and geometric {geo.shape} labels differ in size")

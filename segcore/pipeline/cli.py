@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import faulthandler
+import io
 import json
 import sys
 from pathlib import Path
@@ -25,6 +28,11 @@ def parser(description: str, view: bool = True) -> argparse.ArgumentParser:
 def run(main: Callable[[Sequence[str] | None], object], argv: Sequence[str] | None = None) -> int:
     """Call a stage's main; a UserError (bad params, files, archives, checkpoints) becomes one
     'error:' line and exit status 2. Any other exception is a bug and keeps its traceback."""
+    # A native crash (SIGSEGV, SIGABRT from C++) would otherwise leave only a signal number in the
+    # DVC log; with faulthandler on, it prints each thread's Python stack first.
+    if not faulthandler.is_enabled():  # (pytest enables its own)
+        with contextlib.suppress(AttributeError, ValueError, io.UnsupportedOperation):  # stderr without a file
+            faulthandler.enable()
     try:
         main(argv)
     except UserError as err:

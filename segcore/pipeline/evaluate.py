@@ -10,6 +10,7 @@ from pathlib import Path
 
 from segcore.core import atomic
 from segcore.core.device import environment, place
+from segcore.core.progress import track
 from segcore.data import specs as datasets
 from segcore.data import voc
 from segcore.eval.isbi import evaluate_isbi
@@ -47,7 +48,7 @@ def split_scores(exp: Experiment, hists: list, images: int) -> tuple[dict, dict]
 
 
 def evaluate_experiment(view: dict, data_root: Path, model_path: Path, metrics_out: Path, eval_dir: Path,
-                        device: str = "cpu", hha_root: Path | None = None) -> dict:
+                        device: str = "cpu", hha_root: Path | None = None, progress: bool = True) -> dict:
     """Score the val split (and each test split where labels exist) into one metrics JSON.
 
     ``view``: the experiment's resolved params (segcore.pipeline.views.evaluate). Keeps the first
@@ -62,7 +63,7 @@ def evaluate_experiment(view: dict, data_root: Path, model_path: Path, metrics_o
                    "training_data": record.get("training_data")}
 
     def score(tmp: Path) -> dict:
-        scores_of = _score_into(tmp, view, exp, model, record, Path(data_root), device, hha_root)
+        scores_of = _score_into(tmp, view, exp, model, record, Path(data_root), device, hha_root, progress)
         results.write(scores_of, produced_by, Path(metrics_out), tmp / results.RECORD)
         return scores_of
 
@@ -74,7 +75,7 @@ def evaluate_experiment(view: dict, data_root: Path, model_path: Path, metrics_o
 
 
 def _score_into(eval_dir: Path, view: dict, exp: Experiment, model, record: dict, data_root: Path, device: str,
-                hha_root: Path | None) -> dict:
+                hha_root: Path | None, progress: bool = True) -> dict:
     """The splits' scores ({split: metrics}); predictions, per-class IU and figure data written under eval_dir."""
     keep, channels_last = view["figure_images"], view["runtime"]["channels_last"]
     inputs = datasets.Inputs.from_record(record)
@@ -86,8 +87,10 @@ def _score_into(eval_dir: Path, view: dict, exp: Experiment, model, record: dict
         return metrics
     n_classes = datasets.n_classes(exp)
     split_of = lambda split: datasets.split_dataset(exp, split, data_root, hha_root, inputs)  # noqa: E731
+    shown = lambda split, images: track(images, f"evaluate {split}", unit="images", enabled=progress)  # noqa: E731
     val = split_of(exp.val_split)
-    hists, kept = accumulate_heads(model, val, n_classes, device, keep=keep, channels_last=channels_last)
+    hists, kept = accumulate_heads(model, shown(exp.val_split, val), n_classes, device, keep=keep,
+                                   channels_last=channels_last)
     metrics[exp.val_split], per_class_val = split_scores(exp, hists, len(val))
     for sample_id, pred in kept.items():
         voc.write_label_png(eval_dir / "preds" / f"{sample_id}.png", pred, heads.sizes(n_classes)[0])
@@ -99,12 +102,12 @@ def _score_into(eval_dir: Path, view: dict, exp: Experiment, model, record: dict
         folder = spec.server_test.get(split)
         archive = eval_dir / f"{split}_submission.tar.gz"
         if folder and test.samples[0].label is None:  # real VOC test: labels live on the evaluation server
-            preds = ((sid, predict(model.eval(), x, device, channels_last).numpy()) for x, _, sid in test)
+            preds = ((sid, predict(model.eval(), x, device, channels_last).numpy()) for x, _, sid in shown(split, test))
             metrics[split] = {"submitted_images": write_submission(preds, voc.palette(), archive, folder)}
             continue
         # Labelled (the twin): scored here, and a server split still gets its archive, so the path a
         # real run takes to the evaluation server is exercised by every profile.
-        hists, kept = accumulate_heads(model, test, n_classes, device, keep=len(test) if folder else 0,
+        hists, kept = accumulate_heads(model, shown(split, test), n_classes, device, keep=len(test) if folder else 0,
                                        channels_last=channels_last)
         metrics[split], per_class[split] = split_scores(exp, hists, len(test))
         if folder:

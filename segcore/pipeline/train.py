@@ -25,6 +25,9 @@ from segcore.train.loop import TrainSpec, load_checkpoint, spec_fingerprint, tra
 from segcore.train.runtime import Runtime
 
 LOSS_CURVE = "plots/metrics/train/loss.tsv"  # dvclive's file for live.log_metric("train/loss")
+# Model-record key: the step axis position of the net's last step, counted from its first ancestor's
+# first step. A staged net's curves continue from there (FCN-16s after FCN-32s), in dvc plots too.
+LAST_STEP = "last_step"
 
 
 def code_digest() -> str:
@@ -42,7 +45,8 @@ def initial_model(view: dict, backbone: Path | None, inits: list[Path]):
 
     ``view``: the experiment's resolved params (segcore.pipeline.views.train). ``inits``: the
     backbone record, one model file per parent (per stream for a fusion net), or nothing for a net
-    trained from scratch (U-Net, initialised as its paper under ``seed``).
+    trained from scratch (U-Net, initialised as its paper under ``seed``). Returns (experiment,
+    model, steps before): the optimizer steps its parents took, where its own curves start.
     """
     name = view["experiment"]
     exp = get_experiment(name)
@@ -57,7 +61,7 @@ def initial_model(view: dict, backbone: Path | None, inits: list[Path]):
     if len(inits) != expected:
         raise ConfigError(f"{name} starts from {expected} file(s) ({exp.init}), got {len(inits)}")
     if scratch:
-        return exp, model
+        return exp, model, 0
     if exp.init == "backbone":
         record = backbone_mod.load_record(inits[0], exp.backbone)
         if record["width"] != view["width"]:
@@ -67,18 +71,19 @@ def initial_model(view: dict, backbone: Path | None, inits: list[Path]):
         if channels > 3:  # early fusion (RGBD): the extra channel starts as the mean RGB filter
             trunk = widen_input(trunk, "conv1_1.weight", channels)
         transplant(trunk, model)
-        return exp, model
-    states = []
+        return exp, model, 0
+    states, before = [], 0
     for parent, path in zip(exp.parents, inits):
         record = read_model_record(path)
         if record.get("experiment") != parent:
             raise ConfigError(f"{name} starts from {parent}, but {path} holds {record.get('experiment')!r}")
         states.append(record["state_dict"])
+        before = max(before, record.get(LAST_STEP, 0))  # streams trained side by side: the longer one
     if len(states) > 1:
         transplant_streams(dict(zip(STREAMS, states)), model)
     else:
         transplant(states[0], model)
-    return exp, model
+    return exp, model, before
 
 
 def train_experiment(view: dict, data_root: Path, backbone: Path | None, inits: list[Path],
@@ -97,7 +102,7 @@ def train_experiment(view: dict, data_root: Path, backbone: Path | None, inits: 
     from dvclive import Live
 
     runtime = runtime or Runtime(torch.device("cpu"))
-    exp, model = initial_model(view, backbone, inits)
+    exp, model, before = initial_model(view, backbone, inits)
     if exp.backbone is None:
         rgb = datasets.scratch_preprocess(exp)
     elif backbone is None:
@@ -116,23 +121,26 @@ def train_experiment(view: dict, data_root: Path, backbone: Path | None, inits: 
     checkpoint, out_dir = Path(checkpoint), Path(out_dir)
     live_dir = checkpoint.with_suffix(".live")  # checkpoints/<key>/checkpoint.live
     if runtime.main:
-        _prepare_resume(checkpoint, live_dir, fingerprint)
+        _prepare_resume(checkpoint, live_dir, fingerprint, before)
     runtime.barrier()  # the other ranks read the checkpoint only once rank 0 has decided on it
     resumed = checkpoint.exists()
     with (Live(dir=str(live_dir), dvcyaml=None, save_dvc_exp=False, resume=resumed, report=None)
           if runtime.main else contextlib.nullcontext()) as live:
         last = train(model, train_set, val_set, spec, n_classes=n_classes, checkpoint=checkpoint,
-                     fingerprint=fingerprint, live=live, runtime=runtime, progress=progress)
+                     fingerprint=fingerprint, live=live, runtime=runtime, progress=progress, step_offset=before)
     if runtime.main:
         save_model(out_dir / "model.pt", model.cpu(), arch=exp.arch, n_classes=n_classes, width=view["width"],
                    learn_upsampling=view["learn_upsampling"], preprocess=inputs.rgb, experiment=exp.name,
                    lr=spec.lr, val=last, in_channels=datasets.in_channels(exp),
                    hha_preprocess=inputs.to_dict()["hha_preprocess"], trained_on=runtime.record(),
-                   training_data=training_data(exp, train_set, val_set))
+                   training_data=training_data(exp, train_set, val_set), **{LAST_STEP: before + spec.iterations})
         atomic.build_dir(out_dir / "live", lambda tmp: shutil.copytree(live_dir, tmp))
         # The run is whole in out_dir now: its working state would only hold disk (1.6 GB per full-size net).
         checkpoint.unlink(missing_ok=True)
         shutil.rmtree(live_dir, ignore_errors=True)
+    # Every rank leaves together, once rank 0 has written the model: a rank tearing down its process
+    # group while another is still in its last writes aborted at exit, now and then, on gloo.
+    runtime.barrier()
     return {"lr": spec.lr, **last}
 
 
@@ -144,12 +152,13 @@ def training_data(exp, train_set, val_set) -> dict:
             "val_images": len(val_ids), "val_held_out": not train_ids & val_ids}
 
 
-def _prepare_resume(checkpoint: Path, live_dir: Path, fingerprint: str) -> None:
+def _prepare_resume(checkpoint: Path, live_dir: Path, fingerprint: str, step_offset: int = 0) -> None:
     """Keep ``checkpoint`` only if it continues this very run and its curves are still there.
 
     Otherwise weights and curves start afresh together, so the logged curves always match the weights.
-    A kept run's curves are cut back to the checkpoint's step: the killed run logged steps past its
-    last checkpoint, which the resumed run logs again.
+    A kept run's curves are cut back to the checkpoint's step (on the axis that starts after
+    ``step_offset`` steps of its parents): the killed run logged steps past its last checkpoint,
+    which the resumed run logs again.
     """
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     state = load_checkpoint(checkpoint, fingerprint)
@@ -161,7 +170,7 @@ def _prepare_resume(checkpoint: Path, live_dir: Path, fingerprint: str) -> None:
         shutil.rmtree(live_dir, ignore_errors=True)
         return
     for curve in sorted(live_dir.rglob("*.tsv")):
-        truncate_curve(curve, state["step"])
+        truncate_curve(curve, step_offset + state["step"])
 
 
 def truncate_curve(path: Path, step: int) -> None:

@@ -149,21 +149,7 @@ def live_series(models_dir: Path, name: str) -> tuple[Path, Path]:
     return live / "train" / "loss.tsv", live / "val" / "mean_iu.tsv"
 
 
-def step_offsets(models_dir: Path, names: tuple[str, ...]) -> dict[str, int]:
-    """{net: steps trained before it}: a staged net starts after the net(s) it was initialised from."""
-    def before(name: str) -> int:
-        parents = EXPERIMENTS[name].init if isinstance(EXPERIMENTS[name].init, tuple) else (EXPERIMENTS[name].init,)
-        trained = [p for p in parents if p in EXPERIMENTS]
-        if not trained:
-            return 0
-        return max(before(p) + figures.read_live_series(live_series(models_dir, p)[0])[0][-1] + 1 for p in trained)
-
-    return {n: before(n) for n in names}
-
-
 def family_curves(ctx: Context, names: tuple[str, ...], out: Path) -> Path:
     """``out``: training loss and validation mean IU of ``names``, staged nets on a continuing step axis."""
-    offsets = step_offsets(ctx.models_dir, names)
-    figures.training_curves({EXPERIMENTS[n].label: live_series(ctx.models_dir, n) for n in names}, out,
-                            {EXPERIMENTS[n].label: offsets[n] for n in names})
+    figures.training_curves({EXPERIMENTS[n].label: live_series(ctx.models_dir, n) for n in names}, out)
     return out

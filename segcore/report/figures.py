@@ -88,30 +88,30 @@ def read_live_series(path: Path) -> tuple[list[int], list[float]]:
     return steps, values
 
 
-def training_curves(series: dict[str, tuple[Path, Path]], out: Path, offsets: dict[str, int] | None = None) -> None:
+def training_curves(series: dict[str, tuple[Path, Path]], out: Path) -> None:
     """Loss and val mean IU against steps for each model: {label: (loss.tsv, mean_iu.tsv)}.
 
-    ``offsets`` ({label: steps}) shifts a staged net's curves to start where the net it started
-    from ended (FCN-16s after FCN-32s), so the step axis counts all training that led to it.
+    The steps are those training logged: a staged net's start where the net it started from ended
+    (FCN-16s after FCN-32s), so the axis counts all training that led to it.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    offsets = offsets or {}
     fig, (ax_loss, ax_iu) = plt.subplots(1, 2, figsize=(10, 3.5))
+    staged = False
     for label, (loss_tsv, iu_tsv) in series.items():
-        shift = offsets.get(label, 0)
         steps, loss = read_live_series(loss_tsv)
+        staged |= bool(steps) and steps[0] > 1
         window = max(1, len(loss) // 30)  # running mean so noisy per-step losses stay readable
         smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
-        ax_loss.plot([s + shift for s in steps[window - 1:]], smooth, label=label)
+        ax_loss.plot(steps[window - 1:], smooth, label=label)
         steps, iu = read_live_series(iu_tsv)
-        ax_iu.plot([s + shift for s in steps], [100 * v for v in iu], marker="o", label=label)
-    staged = " (staged nets continue from the net they started from)" if any(offsets.values()) else ""
-    ax_loss.set(xlabel=f"step{staged}", ylabel="train loss (running mean)", title="training loss")
-    ax_iu.set(xlabel=f"step{staged}", ylabel="mean IU (%)", title="validation mean IU")
+        ax_iu.plot(steps, [100 * v for v in iu], marker="o", label=label)
+    axis = "step (staged nets continue from the net they started from)" if staged else "step"
+    ax_loss.set(xlabel=axis, ylabel="train loss (running mean)", title="training loss")
+    ax_iu.set(xlabel=axis, ylabel="mean IU (%)", title="validation mean IU")
     ax_iu.legend(fontsize="small")
     fig.tight_layout()
     buf = io.BytesIO()

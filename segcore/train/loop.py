@@ -126,12 +126,13 @@ def load_checkpoint(path: Path, fingerprint: str) -> dict | None:
 
 def train(model: nn.Module, train_set, val_set, spec: TrainSpec, *, n_classes: int | dict[str, int],
           checkpoint: Path, fingerprint: str, live=None, runtime: Runtime | None = None,
-          progress: bool = True) -> dict[str, float]:
+          progress: bool = True, step_offset: int = 0) -> dict[str, float]:
     """Train ``model`` in place for ``spec.iterations`` optimizer steps; returns the last val scores.
 
     ``checkpoint`` is written every ``spec.checkpoint_every`` steps before the last and read back on start when its
     ``fingerprint`` matches (same params, same initial weights, same data), so a killed run
-    resumes. ``live`` is a dvclive.Live (or None) that receives train/loss and val/mean_iu.
+    resumes. ``live`` is a dvclive.Live (or None) that receives train/loss and val/mean_iu, at step
+    ``step_offset + done``: a staged net's curves continue from its parent's.
     ``n_classes``: an int, or the heads of a multi-head net (segcore.models.heads), whose losses are summed.
     ``runtime``: device, precision and ranks (segcore.train.runtime); one CPU process by default. With
     several ranks each trains on its share of every minibatch, DistributedDataParallel sums the
@@ -168,7 +169,7 @@ def train(model: nn.Module, train_set, val_set, spec: TrainSpec, *, n_classes: i
         done = step + 1
         report.step(done, loss)
         if live is not None:
-            live.step = done
+            live.step = step_offset + done
             live.log_metric("train/loss", loss)
         if done % spec.val_every == 0 or done == spec.iterations:
             last = validate(model, val_set, n_classes, runtime)

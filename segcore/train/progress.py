@@ -11,27 +11,18 @@ from __future__ import annotations
 import sys
 import time
 
+from segcore.core.progress import EVERY_S, duration
+
 # Above this many parameters a CPU step takes seconds: every full-size net (FCN-GoogLeNet: 5.6M, U-Net:
 # 31M, FCN-VGG16: 134M); the smoke nets have under 1M.
 LARGE = 2_000_000
-
-
-def duration(seconds: float) -> str:
-    """'42 s', '13 min', '5.2 h', '3.1 days'."""
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 2 * 3600:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 2 * 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
 
 
 class StepReport:
     """Call :meth:`step` after each optimizer step; prints the CPU warning and, off a terminal, progress lines."""
 
     def __init__(self, total: int, start: int, *, device_type: str, n_params: int, enabled: bool = True,
-                 every_s: float = 30.0, tty: bool | None = None, clock=time.perf_counter, out=None):
+                 every_s: float = EVERY_S, tty: bool | None = None, clock=time.perf_counter, out=None):
         self.total, self.start, self.every_s = total, start, every_s
         self.warn_cpu = enabled and device_type == "cpu" and n_params > LARGE
         self.n_params = n_params
