@@ -205,6 +205,21 @@ def test_fetch_resumes_partial_download_with_range(server, tmp_path):
     assert server.requests == [("/good.tar", f"bytes={half}-")]
 
 
+def test_a_download_in_a_log_says_where_it_is(server, tmp_path, monkeypatch, capsys):
+    """Off a terminal the transfer prints the shared progress lines (segcore.core.progress), resumed
+    bytes counted as done; with a length the total is shown, without one the amount so far."""
+    from segcore.core import progress
+
+    monkeypatch.setattr(progress, "EVERY_S", 0.0)  # a line at every chunk
+    (tmp_path / "a.tar.part").write_bytes(GOOD[:100])
+    fetch(server.base + "/good.tar", tmp_path / "a.tar", md5=_md5(GOOD), chunk=1000, progress=True)
+    total = f"{len(GOOD) / 2 ** 20:.1f} MB"
+    assert f"download a.tar: 0.0/{total}, " in capsys.readouterr().out
+    with pytest.raises(DownloadError):  # this route sends half the file without a length: the lines came first
+        fetch(server.base + "/nolength.tar", tmp_path / "b.tar", md5=_md5(GOOD), chunk=1000, progress=True)
+    assert "download b.tar: 0.0 MB, 0 s elapsed\n" in capsys.readouterr().out
+
+
 def test_fetch_restarts_when_server_ignores_range(server, tmp_path):
     (tmp_path / "a.tar.part").write_bytes(b"junk" * 100)
     dest = fetch(server.base + "/norange.tar", tmp_path / "a.tar", md5=_md5(GOOD), progress=False)

@@ -104,3 +104,19 @@ def test_checksums_and_extraction_say_where_they_are(tmp_path, monkeypatch, caps
     assert (tmp_path / "out/d/f2.bin").read_bytes() == bytes(300_000)
     safe_extract(archive, tmp_path / "quiet")
     assert capsys.readouterr().out == ""
+
+
+def test_a_resumed_download_estimates_from_this_run_and_an_unknown_length_shows_the_amount():
+    """A download resumed at 1 of 3 GB: the time left comes from this run's rate, not from the bytes it
+    found on disk; a server that sends no length gets the amount and the time so far."""
+    clock, out = Clock(), io.StringIO()
+    with Progress(3 * 2 ** 30, "download", unit="B", initial=2 ** 30, tty=False, clock=clock, out=out) as shown:
+        clock.now = 40.0
+        shown.update(2 ** 29)
+    assert out.getvalue() == "download: 1.5/3.0 GB, 40 s elapsed, about 2 min left\n"
+    clock, out = Clock(), io.StringIO()
+    with Progress(None, "download", unit="B", tty=False, clock=clock, out=out) as shown:
+        clock.now = 31.0
+        shown.update(5 * 2 ** 20)
+    assert out.getvalue() == "download: 5.0 MB, 31 s elapsed\n"
+

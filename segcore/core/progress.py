@@ -30,30 +30,34 @@ def duration(seconds: float) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
-def _amount(done: float, total: float, unit: str) -> str:
+def _amount(done: float, total: float | None, unit: str) -> str:
+    """'300/1449 frames', '0.5/2.0 GB', or without a total '12.3 MB'."""
     if unit != "B":
-        return f"{done:.0f}/{total:.0f} {unit}"
-    scale, name = (2 ** 30, "GB") if total >= 2 ** 30 else (2 ** 20, "MB")
-    return f"{done / scale:.1f}/{total / scale:.1f} {name}"
+        return f"{done:.0f}/{total:.0f} {unit}" if total is not None else f"{done:.0f} {unit}"
+    scale, name = (2 ** 30, "GB") if (total or done) >= 2 ** 30 else (2 ** 20, "MB")
+    return f"{done / scale:.1f}/{total / scale:.1f} {name}" if total is not None else f"{done / scale:.1f} {name}"
 
 
 class Progress:
     """Count the work of one phase with :meth:`update` (or :meth:`update_to`); use as a context manager.
 
-    ``unit``: what is counted ("frames", "images"; "B" for bytes, printed in MB or GB). ``tty``:
-    whether output goes to a terminal (default: stderr's); ``clock`` and ``out`` are for tests.
+    ``total``: None where it is unknown (a server that sends no length); no time left is then shown.
+    ``initial``: work done before this run (a resumed download), left out of the rate. ``unit``: what
+    is counted ("frames", "images"; "B" for bytes, printed in MB or GB). ``tty``: whether output goes
+    to a terminal (default: stderr's); ``clock`` and ``out`` are for tests.
     """
 
-    def __init__(self, total: float, what: str, *, unit: str = "items", enabled: bool = True,
-                 every_s: float | None = None, tty: bool | None = None, clock=time.perf_counter, out=None):
+    def __init__(self, total: float | None, what: str, *, unit: str = "items", initial: float = 0,
+                 enabled: bool = True, every_s: float | None = None, tty: bool | None = None,
+                 clock=time.perf_counter, out=None):
         tty = sys.stderr.isatty() if tty is None else tty
         self.total, self.what, self.unit = total, what, unit
         self.every_s = EVERY_S if every_s is None else every_s
         self.lines = enabled and not tty
         self.clock, self.out = clock, out
-        self.done = 0.0
+        self.initial = self.done = initial
         self.t0 = self.last = clock()
-        self.bar = tqdm(total=total, desc=what, unit=unit, unit_scale=unit == "B", unit_divisor=1024 if unit == "B" else 1000,
+        self.bar = tqdm(total=total, initial=initial, desc=what, unit=unit, unit_scale=unit == "B", unit_divisor=1024 if unit == "B" else 1000,
                         disable=not (enabled and tty), dynamic_ncols=True, leave=False)
 
     def update(self, n: float = 1) -> None:
@@ -63,11 +67,13 @@ class Progress:
         self.bar.update(done - self.done)
         self.done = done
         now = self.clock()
-        if self.lines and now - self.last >= self.every_s and 0 < done < self.total:
+        if self.lines and now - self.last >= self.every_s and done > self.initial and \
+                (self.total is None or done < self.total):
             elapsed = now - self.t0
-            left = elapsed / done * (self.total - done)
-            print(f"{self.what}: {_amount(done, self.total, self.unit)}, {duration(elapsed)} elapsed, "
-                  f"about {duration(left)} left", file=self.out or sys.stdout, flush=True)
+            left = "" if self.total is None else \
+                f", about {duration(elapsed / (done - self.initial) * (self.total - done))} left"
+            print(f"{self.what}: {_amount(done, self.total, self.unit)}, {duration(elapsed)} elapsed{left}",
+                  file=self.out or sys.stdout, flush=True)
             self.last = now
 
     def close(self) -> None:

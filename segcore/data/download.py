@@ -24,7 +24,6 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from tqdm import tqdm
 
 from segcore.core.errors import UserError
 from segcore.core import atomic
@@ -236,10 +235,9 @@ def _download(url: str, part: Path, hint: str, *, progress: bool, timeout: float
         length = resp.headers.get("Content-Length")
         expected = start + int(length) if length is not None else None
         got = start
-        with open(part, "r+b" if part.exists() else "wb") as out, tqdm(
-            total=expected, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
-            desc=part.name.removesuffix(".part"), disable=not progress,
-        ) as bar:
+        with open(part, "r+b" if part.exists() else "wb") as out, \
+                Progress(expected, f"download {part.name.removesuffix('.part')}", unit="B", initial=start,
+                         enabled=progress) as bar:
             out.seek(start)
             out.truncate()
             try:
