@@ -1,4 +1,5 @@
-"""Stage device: a stable description of this machine (CPU, cores, GPUs, torch), for the timing stage.
+"""Stage device: a stable description of this machine (CPU identity and ISA level, cores, GPUs, torch),
+for the timing stage.
 
 DVC runs it on every `dvc repro` (always_changed); the timing stage reruns only when the
 description differs, as in a fresh clone on another machine.
@@ -11,7 +12,7 @@ import sys
 from pathlib import Path
 
 from segcore.core import atomic
-from segcore.core.machine import describe_machine
+from segcore.core.machine import cpu_line, describe_machine
 from segcore.pipeline import cli
 
 
@@ -21,7 +22,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     machine = describe_machine()
     atomic.write_text(args.out, json.dumps(machine, indent=1, sort_keys=True) + "\n")
-    print(f"device: {machine['cpu']}, {machine['cores']} cores, GPUs: {', '.join(machine['gpus']) or 'none'}")
+    print(f"device: {cpu_line()}, {machine['cores']} cores, GPUs: {', '.join(machine['gpus']) or 'none'}")
 
 
 if __name__ == "__main__":

@@ -61,6 +61,9 @@ def test_stage_learning_rates_follow_lr():
     (lambda d: d["train"]["paper"].pop("momentum"), "missing key train.paper.momentum"),
     (lambda d: d["net"]["smoke"].update(width=2), "net.smoke.width = 2.0 is out of range; it must be <= 1.0"),
     (lambda d: d["train"]["smoke"].update(normalise_loss="yes"), "train.smoke.normalise_loss = 'yes' must be true or false"),
+    (lambda d: d["runtime"].update(numerics="fast"), "runtime.numerics = 'fast' is not allowed; use one of: portable, native"),
+    (lambda d: d["runtime"].update(threads=0), "runtime.threads = 0 is out of range; it must be >= 1"),
+    (lambda d: d["runtime"].update(deterministic="on"), "runtime.deterministic = 'on' must be true or false"),
 ])
 def test_bad_params_name_the_key(tmp_path, edit, message):
     with pytest.raises(ConfigError) as err:

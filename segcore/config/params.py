@@ -211,6 +211,9 @@ class RuntimeParams:
     channels_last: bool
     workers: Literal["auto"] | int = field(ge=0, doc="DataLoader workers per training process")
     launch: str = field(doc="python, or torchrun --nproc_per_node=N [flags]: how FCN train stages start")
+    numerics: Literal["portable", "native"] = field(doc="portable: pin the CPU's rounding (AVX2, fixed threads)")
+    threads: int = field(ge=1, le=1024, doc="CPU threads of every computing stage in portable numerics")
+    deterministic: bool = field(doc="torch's deterministic algorithms (run-to-run equality on one GPU model)")
 
 
 LAUNCH = re.compile(r"python|torchrun(?: --\S+)*? --nproc[_-]per[_-]node[= ][1-9]\d*(?: --\S+)*")

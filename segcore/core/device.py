@@ -1,4 +1,5 @@
-"""Name the device a number was measured on: GPU model, or CPU model and thread count."""
+"""Name the device a number was measured on, with what decides its rounding: GPU model, compute
+capability and library versions, or CPU identity, ISA level, numerics mode and thread count."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import platform
 
 import torch
 
-from segcore.core.machine import cpu_model
+from segcore.core import numerics
+from segcore.core.machine import cpu_identity, cpu_isa, cpu_line, gpu_driver
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -38,13 +40,20 @@ def synchronize(device: torch.device | str) -> None:
 
 
 def describe(device: torch.device | str) -> str:
-    """One line such as 'NVIDIA H100 80GB HBM3 (CUDA 13.0)' or 'CPU: Intel Xeon ... (2 threads)'."""
+    """One line naming what changes the numbers, such as
+    'NVIDIA H200 (sm_90, CUDA 13.0, cuDNN 92400, driver 570.86), deterministic algorithms' or
+    'CPU: AMD EPYC (AuthenticAMD family 25 model 17 stepping 1, avx512_bf16), portable numerics (avx2, 2 threads)'."""
     device = torch.device(device)
     if device.type == "cuda":
-        return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda})"
-    return f"CPU: {cpu_model()} ({torch.get_num_threads()} threads)"
+        major, minor = torch.cuda.get_device_capability(device)
+        driver = gpu_driver()
+        det = "deterministic" if torch.are_deterministic_algorithms_enabled() else "nondeterministic"
+        return (f"{torch.cuda.get_device_name(device)} (sm_{major}{minor}, CUDA {torch.version.cuda}, "
+                f"cuDNN {torch.backends.cudnn.version()}{f', driver {driver}' if driver else ''}), {det} algorithms")
+    return f"CPU: {cpu_line()}, {numerics.summary()}"
 
 
-def environment(device: torch.device | str) -> dict[str, str]:
-    """Device line plus the software versions that produced a number."""
-    return {"device": describe(device), "torch": str(torch.__version__), "python": platform.python_version()}
+def environment(device: torch.device | str) -> dict[str, object]:
+    """Device line, the numerics in force and the software versions that produced a number."""
+    return {"device": describe(device), "torch": str(torch.__version__), "python": platform.python_version(),
+            "numerics": numerics.in_force(), "cpu": {**cpu_identity(), "isa": cpu_isa()}}

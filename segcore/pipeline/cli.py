@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from segcore.config.schema import ConfigError
+from segcore.core import numerics
 from segcore.core.errors import UserError
 
 
@@ -34,6 +35,8 @@ def run(main: Callable[[Sequence[str] | None], object], argv: Sequence[str] | No
         with contextlib.suppress(AttributeError, ValueError, io.UnsupportedOperation):  # stderr without a file
             faulthandler.enable()
     try:
+        if argv is None:  # a stage process, not a test calling its main: pin the numerics its view asks for
+            pin_numerics(sys.argv[1:])
         main(argv)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -41,9 +44,24 @@ def run(main: Callable[[Sequence[str] | None], object], argv: Sequence[str] | No
     return 0
 
 
+def pin_numerics(args: Sequence[str]) -> None:
+    """Put in force the numerics of the view named by ``--view`` in ``args`` (segcore.core.numerics), if it
+    has any; may restart the process. Before the stage's own argument parsing, which comes after its imports."""
+    if "--view" not in args or args.index("--view") + 1 >= len(args):
+        return
+    view = read_view(Path(args[args.index("--view") + 1]))
+    if "numerics" in view:
+        numerics.enforce(numerics.Numerics.from_view(view["numerics"]))
+
+
 def view_from(args: argparse.Namespace) -> dict:
     """The stage's resolved params (segcore.pipeline.views); the error names the file and its writer."""
+    return read_view(Path(args.view))
+
+
+def read_view(path: Path) -> dict:
+    """A resolved view file, or one ConfigError naming it and the stage that writes it."""
     try:
-        return json.loads(Path(args.view).read_text())
+        return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
-        raise ConfigError(f"cannot read resolved params {args.view} (written by the params stage): {err}") from None
+        raise ConfigError(f"cannot read resolved params {path} (written by the params stage): {err}") from None

@@ -23,6 +23,7 @@ from dataclasses import asdict
 
 from segcore.config.params import Params
 from segcore.config.schema import ConfigError
+from segcore.core.numerics import Numerics
 from segcore.data.specs import DATASETS
 from segcore.models.backbone import ARCHS, CAFFE, CAFFE_WEIGHTS
 from segcore.train.experiments import EXPERIMENTS, Experiment
@@ -49,13 +50,26 @@ def prepare(params: Params, dataset: str) -> dict:
     return {k: v for k, v in offered.items() if k in wanted}
 
 
+def numerics(params: Params) -> dict:
+    """What every computing stage pins before it computes (segcore.core.numerics); the stage's entry point
+    (segcore.pipeline.cli.run) reads it from the view's ``numerics`` key, so a change reruns those stages."""
+    rt = params.runtime
+    return {"mode": rt.numerics, "threads": rt.threads, "deterministic": rt.deterministic}
+
+
 def backbone(params: Params, arch: str) -> dict:
     """The paper scale loads ImageNet weights; the smoke scale pretrains on twin objects for its steps."""
     if params.scale_name == "paper":
-        return {"scale": "paper", "weights": params.backbone.paper.weights[arch]}
+        return {"scale": "paper", "weights": params.backbone.paper.weights[arch], "numerics": numerics(params)}
     smoke = asdict(params.backbone.smoke)
     smoke["iterations"] = {arch: smoke["iterations"][arch]}  # the other architectures' steps are unread
-    return {"scale": "smoke", "width": params.width, "seed": params.seed, "pretrain": smoke}
+    return {"scale": "smoke", "width": params.width, "seed": params.seed, "pretrain": smoke,
+            "numerics": numerics(params)}
+
+
+def hha(params: Params) -> dict:
+    """The HHA encoding reads no params but the numerics (its normals are least-squares fits in numpy)."""
+    return {"numerics": numerics(params)}
 
 
 def train_spec(params: Params, exp: Experiment) -> TrainSpec:
@@ -89,6 +103,7 @@ def train(params: Params, name: str) -> dict:
                     "workers": rt.workers,
                     # U-Net's recipe is one tile per step: nothing to share out over processes
                     "launch": "python" if exp.arch == "unet" else rt.launch},
+        "numerics": numerics(params),
     }
 
 
@@ -100,6 +115,7 @@ def evaluate(params: Params, name: str) -> dict:
         "figure_images": params.evaluate.figure_images,
         "eval_tile": params.unet_recipe.eval_tile if exp.arch == "unet" else None,
         "runtime": {"device": params.runtime.device, "channels_last": params.runtime.channels_last},
+        "numerics": numerics(params),
     }
 
 
@@ -107,7 +123,7 @@ def timing(params: Params) -> dict:
     """The paper profile times the paper's 20 trials; the smoke profile, on a laptop CPU, fewer."""
     t = params.timing
     return {"size": t.size, "warmup": t.warmup, "seed": params.seed, "device": params.runtime.device,
-            "trials": t.paper_trials if params.profile == "paper" else t.smoke_trials}
+            "trials": t.paper_trials if params.profile == "paper" else t.smoke_trials, "numerics": numerics(params)}
 
 
 def report(params: Params) -> dict:
@@ -140,12 +156,14 @@ def all_views(params: Params) -> dict[str, dict]:
     is refused here whichever nets the DAG trains.
     """
     check_per_arch(params)
+    Numerics.from_view(numerics(params)).check_machine()  # portable mode on a CPU without the pinned ISA
     views: dict[str, dict] = {f"download/{d}.json": download(params, d) for d in DATASETS}
     views.update({f"prepare/{d}.json": prepare(params, d) for d, s in DATASETS.items() if s.prepare})
     views.update({f"backbone/{a}.json": backbone(params, a) for a in ARCHS})
     for name in EXPERIMENTS:
         views[f"train/{name}.json"] = train(params, name)
         views[f"evaluate/{name}.json"] = evaluate(params, name)
+    views["hha.json"] = hha(params)
     views["timing.json"] = timing(params)
     views["report.json"] = report(params)
     return views
