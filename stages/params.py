@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from segcore.config.params import load_params
+from segcore.config.schema import ConfigError
 from segcore.core import atomic
 from segcore.pipeline import cli
 from segcore.pipeline.views import all_views, dumps
@@ -20,7 +21,11 @@ def main(argv=None) -> None:
     p.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
     p.add_argument("--out", type=Path, required=True, help="folder of resolved params, one JSON file per stage")
     args = p.parse_args(argv)
-    views = all_views(load_params(args.params))
+    try:
+        views = all_views(load_params(args.params))
+    except ConfigError as err:  # after `dvc exp run -S key=bad` the bad value stays in the file: name the way back
+        raise ConfigError(f"{err}; {args.params} keeps this value until you fix it: git checkout {args.params} "
+                          f"restores the committed one") from None
 
     def write(tmp: Path) -> None:
         for rel, view in views.items():

@@ -17,9 +17,12 @@ def main(argv=None) -> None:
     p.add_argument("--eval", type=Path, required=True, help="folder of eval/<experiment>/")
     p.add_argument("--models", type=Path, required=True, help="folder of models/<experiment>/live and backbone/")
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--claims-seeds", type=Path, default=None,
+                   help="reports/claims-seeds.md (read, not written): marked stale in the index and claims.md when "
+                        "the code or params its fingerprint names have changed; those paths are this stage's deps")
     args = p.parse_args(argv)
     params = report_params(cli.view_from(args))
-    for path in build_reports(params, args.data, args.metrics, args.eval, args.models, args.out):
+    for path in build_reports(params, args.data, args.metrics, args.eval, args.models, args.out, args.claims_seeds):
         print(f"wrote {path}")
 
 

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from segcore.pipeline import cli
-from segcore.pipeline.train import train_experiment
+from segcore.pipeline.train import lr_text, train_experiment
 from segcore.train.loop import TrainingError
 from segcore.train.runtime import finish, from_view, launch_workers, under_launcher
 
@@ -45,7 +45,8 @@ def main(argv=None) -> None:
     if runtime.main:
         scores = ", ".join(f"{name} {100 * result[key]:.1f}%" for key, name in
                            (("mean_iu", "validation mean IU"), ("pixel_acc", "pixel acc.")) if key in result)
-        print(f"{args.experiment}: {scores or 'no validation scores'} at lr {result['lr']:g} "
+        lr = lr_text(result["lr"], view.get("lr_origin"))  # how params.yaml's lr became this rate
+        print(f"{args.experiment}: {scores or 'no validation scores'} at lr {lr} "
               f"(trained in {time.perf_counter() - start:.1f} s, {runtime.signature()})")
 
 

@@ -87,7 +87,9 @@ def test_bad_params_stop_the_params_stage_with_one_line_and_exit_2(tmp_path, cap
     path = _write(tmp_path, lambda d: d.update(profile="fast"))
     out = tmp_path / "resolved"
     assert cli.run(_stage("params").main, ["--params", str(path), "--out", str(out)]) == 2
-    assert capsys.readouterr().err.strip().splitlines() == ["error: profile = 'fast' is not allowed; use one of: smoke, paper"]
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: profile = 'fast' is not allowed; use one of: smoke, paper; {path} keeps this value until you fix "
+        f"it: git checkout {path} restores the committed one"]
     assert not out.exists()
 
 

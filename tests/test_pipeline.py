@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from segcore.config.schema import load_yaml
+from segcore.report import fingerprint
 from test_params import BAD_PARAMS
 from test_readme import readme_command
 
@@ -83,6 +84,8 @@ def make_repo(tmp: Path, params: dict, env: dict | None = None) -> tuple[Path, d
         shutil.copy(ROOT / name, work / name)
     for name in ("segcore", "stages"):
         shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__"))
+    (work / "reports").mkdir()  # the report stage reads claims-seeds.md (written by `make claims-seeds`)
+    shutil.copy(ROOT / "reports" / "claims-seeds.md", work / "reports" / "claims-seeds.md")
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = env or _env(tmp)
     for cmd in (["git", "init", "-q"], [DVC, "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "start"]):
@@ -133,6 +136,20 @@ def test_repro_builds_everything_then_is_up_to_date(repo):
     assert "Stage 'timing' didn't change, skipping" in again
     _run(["git", "add", "-A"], work, env)
     _run(["git", "commit", "-qm", "baseline"], work, env)
+
+
+def test_verify_rebuilds_the_committed_head_bitwise(repo, tmp_path):
+    """make verify on the baseline just committed: a fresh clone rebuilt on this machine, in portable numerics,
+    gives every counted output byte for byte (the pins restart each stage; the clone shares no cache)."""
+    work, env = repo
+    out = tmp_path / "verify.md"
+    log = _run([sys.executable, "stages/verify.py", "--out", str(out)], work, env)
+    page = out.read_text()
+    assert log.strip().splitlines()[-1] == "bitwise reproduced", page
+    assert "| models/fcn8s/model.pt " in page and "| portable avx2, 2 threads " in page
+    assert "| fcn8s " in page and "seg11valid.mean_iu" in page  # scores side by side
+    assert "(measured)" in page  # the timing stage's outputs: listed, not counted
+    assert not list(work.glob("reports/verify.md")) and _run(["git", "status", "--porcelain"], work, env) == ""
 
 
 def _changed_stages(work: Path, env: dict) -> set[str]:
@@ -303,9 +320,26 @@ def test_claims_over_seeds_run_as_experiments_and_are_reused(repo):
     assert [c.strip() for c in header.split("|")[2:4]] == ["seed 3", "holds in"]
     assert "1 run (seed 3)" in page and "`claims-seed3-" in page
     assert "claims-seed3-" in _run([DVC, "exp", "list", "--name-only"], work, env)
+    # Where the run came from: the commit, the device and numerics of its record, and the fingerprint.
+    head = _run(["git", "rev-parse", "HEAD"], work, env).strip()
+    assert f"Made at commit {head[:7]}" in page and "| seed 3 | `claims-seed3-" in page
+    assert "CPU:" in next(line for line in page.splitlines() if line.startswith("| seed 3 "))
+    assert fingerprint.read(page)["commit"] == head
     again = _run([sys.executable, "stages/claims_seeds.py", "--seeds", "3", "--out", "reports/claims-seeds.md"],
                  work, env)
     assert "already run for this commit" in again and "running" not in again
+    # The report stage depends on the page: it reruns and calls the page current, then stale once the
+    # training code it names changes (a comment in segcore/train: the scores' code, a dep of the report too).
+    assert _ran(_run([DVC, "repro", "report"], work, env)) == {"report", *ALWAYS}
+    index = (work / "reports" / "README.md").read_text()
+    assert f"made at {head[:7]}, from the training code and params of this run" in index
+    loop = work / "segcore" / "train" / "loop.py"
+    text = loop.read_text()
+    try:
+        loop.write_text(text + "# edited\n")
+        assert fingerprint.check(work / "reports" / "claims-seeds.md", work).code == ("segcore/train",)
+    finally:
+        loop.write_text(text)
 
 
 def test_one_param_switches_training_to_torchrun(repo):

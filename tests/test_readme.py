@@ -104,3 +104,72 @@ def test_the_exp_show_selection_keeps_the_changed_param_and_existing_metrics():
     metrics = {f"metrics/{net}.json:seg11valid.mean_iu" for net in ("fcn32s", "fcn8s")}
     assert all(keep.match(m) for m in metrics)
     assert all((ROOT / m.split(":")[0]).is_file() for m in metrics)
+
+
+# Commands whose output the README shows a user to read: they must run as written in a fresh shell (the
+# venv's bin on PATH, nothing else) and print lines a terminal holds (`dvc dag` of the whole pipeline once
+# printed 51 lines of 2,999 columns, `dvc metrics show` 19 rows of 900).
+READ = ("dvc stage list", "dvc dag", "dvc metrics diff", "python stages/scores.py")
+WIDTH = 120
+
+
+def _readable_commands() -> list[str]:
+    """The README's bash lines and inline `code` that start with a command of READ."""
+    inline = re.findall(r"`([^`\n]+)`", (ROOT / "README.md").read_text())
+    return list(dict.fromkeys(c for c in [*commands(ROOT / "README.md"), *inline] if c.startswith(READ)))
+
+
+def test_the_readme_shows_commands_for_the_graph_and_the_scores():
+    shown = _readable_commands()
+    assert any(c.startswith("dvc dag ") and "@" in c for c in shown)  # one stage's subgraph
+    assert "python stages/scores.py" in shown
+    assert not {"dvc dag", "dvc metrics show"} & set(shown)  # the whole graph, every metrics file: too wide
+
+
+@pytest.mark.parametrize("line", _readable_commands())
+def test_readme_inspection_commands_run_and_fit_a_terminal(line):
+    import os
+    import subprocess
+    import sys
+
+    env = {"PATH": f"{Path(sys.executable).parent}{os.pathsep}/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"),
+           "DVC_NO_ANALYTICS": "1", "COLUMNS": str(WIDTH)}
+    words = shlex.split(line)
+    if words[:2] == ["dvc", "dag"]:
+        assert {w for w in words[2:] if "@" in w} <= _stage_names(), line
+    done = subprocess.run(["bash", "-c", line], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"{line}: {done.stderr[-2000:]}"
+    if "--md" in words:
+        assert done.stdout.startswith("```mermaid"), line
+    else:
+        assert max((len(out) for out in done.stdout.splitlines()), default=0) <= WIDTH, line
+
+
+def test_the_experiment_cost_names_the_stages_it_reruns():
+    """'the 14 FCN nets (28 stages': the training stages whose resolved params the README's `-S` changes, and
+    the stages downstream of them but the report, as the params stage and dvc.yaml decide."""
+    import dataclasses
+
+    from dvc.repo import Repo
+
+    from segcore.config.params import load_params
+    from segcore.pipeline.views import all_views, dumps
+
+    run = shlex.split(readme_command("dvc exp run -S"))
+    key, value = run[run.index("-S") + 1].split("=")
+    params = load_params(ROOT / "params.yaml")
+    before, after = all_views(params), all_views(dataclasses.replace(params, **{key: float(value)}))
+    changed = {f"resolved/params/{rel}" for rel in before if dumps(before[rel]) != dumps(after[rel])}
+    with Repo(str(ROOT)) as repo:
+        graph, stages = repo.index.graph, list(repo.index.stages)
+        rerun, todo = set(), [s for s in stages if changed & {d.def_path for d in s.deps}]
+        while todo:  # the stages that read a changed view, and every stage downstream of them
+            stage = todo.pop()
+            if stage not in rerun:
+                rerun.add(stage)
+                todo.extend(graph.predecessors(stage))  # DVC's edges point from a stage to what it needs
+        rerun = {s.addressing for s in rerun} - {"report"}
+    trained = {s for s in rerun if s.split("@")[0].startswith("train")}
+    found = re.search(r"the (\d+) FCN nets \((\d+) stages", (ROOT / "README.md").read_text().replace("\n", " "))
+    assert found, "the README should say what the experiment reruns"
+    assert (int(found[1]), int(found[2])) == (len(trained), len(rerun))

@@ -106,7 +106,7 @@ def test_voc2011_test_is_optional_but_never_half_there(twin: Path, tmp_path: Pat
     assert [s.id for s in samples] == test_ids and all(s.label is None for s in samples)
 
 
-def test_write_submission_lays_out_the_years_server_folder(tmp_path: Path) -> None:
+def test_write_submission_lays_out_the_years_server_folder(tmp_path: Path, monkeypatch) -> None:
     preds = [("2008_000001", np.array([[0, 15], [255, 3]], dtype=np.int64)), ("2009_000002", np.zeros((3, 5)))]
     out = tmp_path / "voc2011_test_submission.tar.gz"
     assert write_submission(iter(preds), voc.palette(), out, voc.submission_folder("2011")) == 2
@@ -117,6 +117,11 @@ def test_write_submission_lays_out_the_years_server_folder(tmp_path: Path) -> No
             assert png.mode == "P" and png.getpalette()[:48] == voc.palette()[:48]
             np.testing.assert_array_equal(np.array(png), preds[0][1])
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+    again = tmp_path / "again" / out.name  # the same predictions later: the same bytes (no time in the gzip header)
+    again.parent.mkdir()
+    monkeypatch.setattr("time.time", lambda: 2e9)  # a later clock: gzip would write it into the header
+    write_submission(iter(preds), voc.palette(), again, voc.submission_folder("2011"))
+    assert again.read_bytes() == out.read_bytes()
 
 
 def test_twin_test_splits_are_scored(twin: Path, fcn8s_model: Path, tmp_path: Path) -> None:

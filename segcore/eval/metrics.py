@@ -49,6 +49,14 @@ def scores(hist: np.ndarray, exclude_absent: bool = False) -> dict[str, float]:
     }
 
 
+def predicted_classes(hist: np.ndarray) -> list[int]:
+    """The classes the net predicted for at least one scored pixel: the matrix's non-zero columns.
+
+    One class alone is the constant answer (every pixel background): its scores are not a result.
+    """
+    return [int(c) for c in np.flatnonzero(np.asarray(hist).sum(0))]
+
+
 def per_class_iu(hist: np.ndarray, names: list[str]) -> dict[str, float | None]:
     """IU of every class by name; None where the class is neither present nor predicted."""
     hist = np.asarray(hist, dtype=np.float64)

@@ -6,6 +6,7 @@ confusion matrix per split.
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import tarfile
@@ -80,7 +81,10 @@ def write_submission(predictions: Iterable[tuple[str, np.ndarray]], palette: lis
 def _write_tar(predictions, palette: list[int], tmp: Path, inner: str, out: Path) -> int:
     from PIL import Image
 
-    with tarfile.open(tmp, "w:gz") as tar:
+    # The gzip header carries a time and a file name unless told otherwise: fixed here, so that the same
+    # predictions give the same bytes (make verify compares outputs by hash).
+    with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", filename="", mtime=0) as gz, \
+            tarfile.open(fileobj=gz, mode="w") as tar:
         count = 0
         for sample_id, pred in predictions:
             png = Image.fromarray(pred.astype(np.uint8), mode="P")

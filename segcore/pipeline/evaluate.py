@@ -15,7 +15,7 @@ from segcore.data import specs as datasets
 from segcore.data import voc
 from segcore.eval.isbi import evaluate_isbi
 from segcore.report import results
-from segcore.eval.metrics import per_class_iu, scores
+from segcore.eval.metrics import per_class_iu, predicted_classes, scores
 from segcore.eval.predict import accumulate_heads, predict, write_submission
 from segcore.models import heads
 from segcore.models.modelfile import load_model
@@ -39,6 +39,12 @@ def split_scores(exp: Experiment, hists: list, images: int) -> tuple[dict, dict]
     metrics = _percent(scores(hists[0], exclude_absent=exclude))
     metrics.update({f"{name}_acc": round(100 * scores(h)["pixel_acc"], 4) for name, h in zip(others, hists[1:])})
     per_class = {name or "iu": per_class_iu(h, list(names)) for (name, names), h in zip(classes.items(), hists)}
+    # How many classes the first head predicted at all (record, not a score): one means the net gives
+    # every pixel the same class, and the reports flag it instead of reading its scores as a result.
+    predicted = predicted_classes(hists[0])
+    metrics[results.CLASSES_PREDICTED] = len(predicted)
+    if len(predicted) == 1:
+        metrics[results.ONE_CLASS] = classes[first][predicted[0]]
     if exclude:
         absent = [c for c, rows in zip(classes[first], hists[0].sum(1)) if rows == 0]
         per_class["absent_from_ground_truth"] = absent

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -142,6 +143,30 @@ def train_experiment(view: dict, data_root: Path, backbone: Path | None, inits: 
     # group while another is still in its last writes aborted at exit, now and then, on gloo.
     runtime.barrier()
     return {"lr": spec.lr, **last}
+
+
+def lr_text(lr: float, origin: dict | None) -> str:
+    """The rate a net trained at, and how params.yaml's ``lr`` became it, for the stage's last line.
+
+    '0.0001 (= lr 1e-05 x 10, the smoke profile's multiplier for adam)': without the second half a user
+    who ran `dvc exp run -S lr=1e-5` reads 0.0001 as their value ignored. ``origin``: the view's
+    ``lr_origin`` (segcore.pipeline.views.train): ``{"key": ...}`` for a rate read as it is (U-Net),
+    else ``lr`` and the factors the FCN recipe applies. Without it, or if the factors do not give
+    ``lr``, the rate alone.
+    """
+    if not origin:
+        return f"{lr:g}"
+    if "key" in origin:
+        return f"{lr:g} ({origin['key']})"
+    scale, stage = origin["scale"], origin["stage"]  # the scale: train.<scale> of params.yaml
+    factors = [(origin["lr_multiplier"], f", the {scale} profile's multiplier for {origin['optimizer']}"),
+               (origin["net_lr_scale"], f" for {origin['backbone']}"),
+               (origin["stage_lr_factor"] ** stage, f" for skip stage {stage}")]
+    product = origin["lr"] * math.prod(f for f, _ in factors)
+    shown = [f"x {f:g}{why}" for f, why in factors if f != 1]
+    if not shown or not math.isclose(product, lr, rel_tol=1e-9):
+        return f"{lr:g}"
+    return f"{lr:g} (= lr {origin['lr']:g} {', '.join(shown)})"
 
 
 def training_data(exp, train_set, val_set) -> dict:

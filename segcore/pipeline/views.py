@@ -88,12 +88,24 @@ def train_spec(params: Params, exp: Experiment) -> TrainSpec:
                      images_per_forward=r.images_per_forward)
 
 
+def lr_origin(params: Params, exp: Experiment) -> dict:
+    """How ``spec.lr`` was made, for the training line (segcore.pipeline.train.lr_text): the params
+    value and every factor the recipe applies, or the key a rate is read from as it is (U-Net)."""
+    if exp.arch == "unet":
+        return {"key": f"unet.{params.scale_name}.lr"}
+    r = params.recipe
+    return {"lr": params.lr, "scale": params.scale_name, "optimizer": r.optimizer, "lr_multiplier": r.lr_multiplier,
+            "backbone": exp.backbone, "net_lr_scale": r.net_lr_scale[exp.backbone], "stage": exp.stage,
+            "stage_lr_factor": r.stage_lr_factor}
+
+
 def train(params: Params, name: str) -> dict:
     exp = EXPERIMENTS[name]
     rt = params.runtime
     return {
         "experiment": name,
         "spec": asdict(train_spec(params, exp)),
+        "lr_origin": lr_origin(params, exp),
         "width": params.unet_recipe.width if exp.init == "scratch" else params.width,
         "learn_upsampling": params.net.learn_upsampling,
         "seed": params.seed,

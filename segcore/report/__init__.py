@@ -11,6 +11,9 @@
   provenance (eval/<net>/record.json), joined back for the tables;
 - index.py: reports/README.md, one line per page and figure, read back from the pages;
 - claims.py: the papers' qualitative findings checked on this run (claims.md) and over seeds;
+- fingerprint.py: what claims-seeds.md was made from (commit, code and params digests), checked by the
+  report stage, which marks the page stale in the index and claims.md;
+- scores.py: every net's headline scores as one short table for a terminal (stages/scores.py);
 - archfig.py: architecture figures (layers, parameters, receptive field, stride) of the nets we build;
 - timing.py: forward-pass timing; flops.py: FLOP counts and peak throughput.
 

@@ -11,12 +11,13 @@ either way (the twins' small objects work against them).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tabulate import tabulate
 
 from segcore.report import render as report
+from segcore.report.results import ONE_CLASS
 
 # Within this many points of mean IU, FCN-8s's test score counts as "within a few points" of its
 # validation score (paper Table 3 vs Table 2: 62.2 on VOC2012 test, 62.7 on seg11valid).
@@ -94,24 +95,33 @@ CLAIMS: tuple[Claim, ...] = (
 )
 
 
+def experiments() -> list[str]:
+    """Every experiment whose scores some claim rests on."""
+    return sorted({i.experiment for c in CLAIMS for i in c.inputs})
+
+
 @dataclass(frozen=True)
 class Verdict:
     claim: Claim
     values: dict[str, float]   # {label: value} of the inputs found
     missing: tuple[str, ...]   # "<experiment> <split> <metric>" of each input not found
     holds: bool | None         # None: an input is missing
+    one_class: dict[str, str] = field(default_factory=dict)  # {label: class} of inputs from a net predicting one class
 
 
 def judge(claim: Claim, metrics_of: Callable[[str], Mapping | None]) -> Verdict:
     """Decide ``claim`` on the metrics ``metrics_of(experiment)`` returns (None: no metrics file)."""
-    values, missing = {}, []
+    values, missing, one_class = {}, [], {}
     for i in claim.inputs:
-        value = ((metrics_of(i.experiment) or {}).get(i.split) or {}).get(i.metric)
+        scored = (metrics_of(i.experiment) or {}).get(i.split) or {}
+        value = scored.get(i.metric)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             values[i.label] = float(value)
         else:
             missing.append(f"{i.experiment} {i.split} {i.metric}")
-    return Verdict(claim, values, tuple(missing), None if missing else bool(claim.test(values)))
+        if scored.get(ONE_CLASS):  # a constant answer: the claim may hold against a net that learned nothing
+            one_class[i.label] = scored[ONE_CLASS]
+    return Verdict(claim, values, tuple(missing), None if missing else bool(claim.test(values)), one_class)
 
 
 def judge_all(metrics_of: Callable[[str], Mapping | None]) -> list[Verdict]:
@@ -127,7 +137,8 @@ def metrics_reader(ctx) -> Callable[[str], Mapping | None]:
 
 
 def _numbers(v: Verdict) -> str:
-    found = ", ".join(f"{label} {_value(x)}" for label, x in v.values.items())
+    found = ", ".join(f"{label} {_value(x)}" + (f" ({report.one_class_text(v.one_class[label])})"
+                                                if label in v.one_class else "") for label, x in v.values.items())
     return found + (f" (missing: {'; '.join(v.missing)})" if v.missing else "")
 
 
@@ -149,8 +160,10 @@ def counts(verdicts: list[Verdict]) -> str:
     return line + (f"; {untested} not tested (inputs missing)" if untested else "")
 
 
-def claims_page(verdicts: list[Verdict], smoke: bool, header: Mapping[str, str]) -> str:
-    """The Markdown page: one row per claim with the numbers it rests on and whether it holds."""
+def claims_page(verdicts: list[Verdict], smoke: bool, header: Mapping[str, str], seeds_note: str | None = None) -> str:
+    """The Markdown page: one row per claim with the numbers it rests on and whether it holds.
+
+    ``seeds_note``: whether reports/claims-seeds.md is current (segcore.report.fingerprint.note)."""
     rows = [[v.claim.source, v.claim.finding + ("" if v.claim.expected else " *(reported either way)*"),
              _numbers(v), _word(v.holds)] for v in verdicts]
     parts = ["# The papers' findings, checked on this run", ""]
@@ -158,7 +171,7 @@ def claims_page(verdicts: list[Verdict], smoke: bool, header: Mapping[str, str])
         parts += [report.SMOKE_WARNING, "",
                   "An ordering can hold on the twins although no number matches the paper's. One run "
                   "on one CPU decides nothing: `reports/claims-seeds.md` shows how often each holds "
-                  "over seeds.", ""]
+                  "over seeds" + (f" ({seeds_note})." if seeds_note else "."), ""]
     parts += [counts(verdicts) + ".", "",
               tabulate(rows, headers=["source", "finding", "numbers (mean IU in percent unless named)",
                                       "verdict"], tablefmt="github", disable_numparse=True), "",
@@ -195,6 +208,6 @@ def build(ctx, out: Path) -> list[Path]:
     header = {"profile": p.profile, "data": p.data_source, "scale": p.scale_name,
               "device": (metrics_reader(ctx)("fcn8s") or {}).get("device", "?"),
               "code": code_version(), "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
-    page = claims_page(judge_all(metrics_reader(ctx)), ctx.smoke, header)
+    page = claims_page(judge_all(metrics_reader(ctx)), ctx.smoke, header, ctx.seeds_note)
     report.write_text_atomic(out, page)
     return [out]

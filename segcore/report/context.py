@@ -46,6 +46,7 @@ class Context:
     metrics_dir: Path  # metrics/<experiment>.json, timing.json
     eval_dir: Path     # eval/<experiment>/ (predictions, per-class IU, figure data)
     models_dir: Path   # models/<experiment>/live (curves), models/backbone (records)
+    seeds_note: str | None = None  # whether reports/claims-seeds.md is current (segcore.report.fingerprint.note)
 
     @property
     def smoke(self) -> bool:
@@ -71,14 +72,16 @@ def read_json(path: Path) -> dict:
 
 
 def code_version(cwd: Path | None = None) -> str:
-    """Short commit hash of the code, with a mark when the working tree has uncommitted changes."""
+    """Short hash of the last commit that changed the code (anything but the pipeline's own tracked outputs),
+    with a mark when the working tree has uncommitted changes. Why not HEAD: a commit of rerun results
+    changes no code, and a rebuild of it (make verify) must name the same code as the run it rebuilds."""
+    excluded = [f":(exclude){p}" for p in GENERATED]
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=cwd, capture_output=True,
-                              text=True, check=True).stdout.strip()
+        head = subprocess.run(["git", "log", "-1", "--format=%h", "--", ".", *excluded], cwd=cwd,
+                              capture_output=True, text=True, check=True).stdout.strip()
         # Outputs the pipeline writes itself (DVC deletes a stage's outputs before running it) do not
         # make the code dirty; edits to code, dvc.yaml or params.yaml do.
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                                *(f":(exclude){p}" for p in GENERATED)],
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *excluded],
                                cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"

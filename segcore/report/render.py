@@ -15,6 +15,7 @@ from tabulate import tabulate
 
 from segcore.core import atomic
 from segcore.report.paper import PaperTable
+from segcore.report.results import ONE_CLASS
 
 SMOKE_WARNING = (
     "**Smoke profile: synthetic twin data and scaled-down nets.** These numbers show that the "
@@ -93,24 +94,58 @@ def trials_phrase(t: dict) -> str:
     return f"mean of {t['trials']} trials" if t["trials"] > 1 else "one trial"
 
 
+def one_class(*splits: dict | None) -> dict[str, str]:
+    """``{ONE_CLASS: name}`` when a net predicted one class only on one of ``splits`` (a split's results), else {}.
+
+    Table builders that assemble their own row values pass it on, so the row is flagged as the others.
+    """
+    names = [s[ONE_CLASS] for s in splits if s and s.get(ONE_CLASS)]
+    return {ONE_CLASS: names[0]} if names else {}
+
+
+def one_class_text(name: str) -> str:
+    """'predicts one class: background': the words every page uses for a net that learned nothing."""
+    return f"predicts one class: {name}"
+
+
+def one_class_label(label: str, measured: dict | None) -> str:
+    """'FCN-32s-fixed *(predicts one class: background)*' for a net whose predictions are a single class."""
+    name = (measured or {}).get(ONE_CLASS)
+    return f"{label} *({one_class_text(name)})*" if name else label
+
+
+def one_class_note(ours: dict[str, dict | None], extra=()) -> list[str]:
+    """The note under a table with a flagged row: such a row's scores are a constant answer, not a result."""
+    measured = [*ours.values(), *(m for _, m in extra)]
+    names = sorted({m[ONE_CLASS] for m in measured if m and m.get(ONE_CLASS)})
+    if not names:
+        return []
+    return [f"*predicts one class*: the net gave every scored pixel the same class ({', '.join(names)}), so its "
+            "scores are those of that constant answer (pixel accuracy = the class's share of the pixels), "
+            "not something it learned: read the row as \"did not learn\", not as a result."]
+
+
 def provenance_block(info: dict[str, str]) -> str:
     """A two-column Markdown table of what produced the numbers (profile, data, device, commit, ...)."""
     return tabulate(list(info.items()), headers=["provenance", ""], tablefmt="github")
 
 
 def table_rows(table: PaperTable, ours: dict[str, dict[str, float | None]],
-               extra: list[tuple[str, dict[str, float | None]]] = (), diff: bool = True) -> list[list[str]]:
+               extra: list[tuple[str, dict[str, float | None]]] = (), diff: bool = True,
+               flag: bool = True) -> list[list[str]]:
     """One Markdown row per paper row: lead cells (rank), label, then paper / ours (/ difference) per column.
 
     Reference rows (other methods) show the published value only and are marked. ``extra`` rows
     are ours only (models beyond the paper) and are marked as such. ``diff=False`` drops the
     difference cells (the smoke profile: its numbers are not comparable with the paper's).
+    ``flag``: a net whose predictions were a single class (``ONE_CLASS`` in its values) is marked so.
     """
     blank_lead = [""] * len(table.lead)
+    mark = one_class_label if flag else (lambda label, _: label)
     rows = []
     for row in table.rows:
         measured = ours.get(row.experiment) if row.experiment else None
-        label = row.label if row.experiment else f"{row.label} *(reference, as published)*"
+        label = mark(row.label, measured) if row.experiment else f"{row.label} *(reference, as published)*"
         cells = [*(row.lead or blank_lead), label]
         for key in table.columns:
             unit = table.units.get(key, "")
@@ -121,7 +156,7 @@ def table_rows(table: PaperTable, ours: dict[str, dict[str, float | None]],
                       *([_diff(mine, paper, unit)] if diff else [])]
         rows.append(cells)
     for label, measured in extra:
-        cells = [*blank_lead, f"{label} *(beyond the paper)*"]
+        cells = [*blank_lead, mark(f"{label} *(beyond the paper)*", measured)]
         for key in table.columns:
             cells += ["", _fmt(measured.get(key), table.units.get(key, "")), *([""] if diff else [])]
         rows.append(cells)
@@ -129,12 +164,14 @@ def table_rows(table: PaperTable, ours: dict[str, dict[str, float | None]],
 
 
 def table_block(table: PaperTable, ours: dict[str, dict[str, float | None]], *, smoke: bool,
-                extra: list[tuple[str, dict[str, float | None]]] = ()) -> str:
-    """The Markdown table and its units line; no difference column in the smoke profile."""
+                extra: list[tuple[str, dict[str, float | None]]] = (), flag: bool = True) -> str:
+    """The Markdown table and its units line; no difference column in the smoke profile.
+
+    ``flag=False``: no "predicts one class" marks (a table of the nets' architecture, not their scores)."""
     headers = [*table.lead, "model"]
     for heading in table.columns.values():
         headers += [f"{heading} (paper)", f"{heading} (ours)", *([] if smoke else ["diff."])]
-    rows = table_rows(table, ours, list(extra), diff=not smoke)
+    rows = table_rows(table, ours, list(extra), diff=not smoke, flag=flag)
     return "\n".join([tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), "",
                       units_line(table, diff=not smoke)])
 
@@ -157,7 +194,7 @@ def render(table: PaperTable, ours: dict[str, dict[str, float | None]], info: di
     parts += [table_block(table, ours, smoke=smoke, extra=extra), ""]
     for block in after_table:
         parts += [block.rstrip(), ""]
-    for note in (*table.notes, *notes):
+    for note in (*table.notes, *notes, *one_class_note(ours, extra)):
         parts += [f"- {note}"]
     for section in sections:
         parts += ["", section.rstrip()]

@@ -18,6 +18,9 @@ from segcore.core import atomic
 SCORES = frozenset({"pixel_acc", "mean_acc", "mean_iu", "fw_iu", "geo_acc", "pixel_error", "pixel_error_plain",
                     "rand_error", "warping_error", "mean_ms", "std_ms"})
 RECORD = "record.json"
+# Per-split record keys read from the confusion matrix (segcore.pipeline.evaluate): how many classes the
+# net predicted for at least one pixel, and, when that is one, its name (a constant answer, not a result).
+CLASSES_PREDICTED, ONE_CLASS = "classes_predicted", "predicts_only"
 
 
 def split(results: dict[str, dict], provenance: dict) -> tuple[dict[str, float], dict]:

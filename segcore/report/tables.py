@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from segcore.report import claims, table1, table2, table3, table4, table5, table_unet
+from segcore.report import claims, fingerprint, table1, table2, table3, table4, table5, table_unet
 from segcore.report.index import build_index
 from segcore.report.context import Context, ReportParams, code_version, training_description
 
@@ -29,8 +29,14 @@ TABLES: dict[str, Callable[[Context, Path], list[Path]]] = {
 
 
 def build_reports(params: ReportParams, data_root: Path, metrics_dir: Path, eval_dir: Path, models_dir: Path,
-                  out: Path) -> list[Path]:
-    """Write reports/<name>.md of every TABLES entry, their figures, and the index README.md under ``out``."""
-    ctx = Context(params, Path(data_root), Path(metrics_dir), Path(eval_dir), Path(models_dir))
+                  out: Path, seeds_page: Path | None = None) -> list[Path]:
+    """Write reports/<name>.md of every TABLES entry, their figures, and the index README.md under ``out``.
+
+    ``seeds_page``: reports/claims-seeds.md (written by `make claims-seeds`, read here, never written): the
+    index and claims.md say whether the code and params it was made from are still the current ones.
+    """
+    seeds_note = fingerprint.note(fingerprint.check(seeds_page)) if seeds_page else None
+    ctx = Context(params, Path(data_root), Path(metrics_dir), Path(eval_dir), Path(models_dir), seeds_note)
     written = [path for name, build in TABLES.items() for path in build(ctx, Path(out) / f"{name}.md")]
-    return [*written, build_index(written, Path(out) / "README.md")]
+    notes = {Path(seeds_page).name: seeds_note} if seeds_page else {}
+    return [*written, build_index(written, Path(out) / "README.md", notes)]
