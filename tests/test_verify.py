@@ -48,14 +48,19 @@ def test_outputs_of_one_side_only_are_named():
 
 DEVICE = {"cpu": "AMD EPYC", "cpu_vendor": "AuthenticAMD", "cpu_family": "25", "cpu_model": "17", "isa": "avx2",
           "cores": 2}
+PORTABLE = "CPU: AMD EPYC (AuthenticAMD family 25 model 17 stepping 1, {isa}), portable numerics (avx2, 2 threads), 1 process"
+NATIVE = "CPU: AMD EPYC (AuthenticAMD family 25 model 17 stepping 1, {isa}), native numerics ({isa} kernels, oneDNN native, 2 threads)"
 
 
-def test_portable_numerics_do_not_depend_on_the_cpu_native_ones_do():
-    portable = {"mode": "portable", "threads": 2}
-    assert numerics_of(DEVICE, portable) == numerics_of({**DEVICE, "isa": "avx512_bf16"}, portable)
-    native = {"mode": "native", "threads": 2}
-    assert numerics_of(DEVICE, native) != numerics_of({**DEVICE, "isa": "avx512_bf16"}, native)
-    assert "unrecorded" in numerics_of({"cpu": "AMD EPYC", "cores": 2}, native)
+def test_numerics_come_from_what_the_models_recorded_portable_ones_do_not_depend_on_the_cpu():
+    assert numerics_of(DEVICE, [PORTABLE.format(isa="avx2")]) == "portable avx2, 2 threads"
+    assert numerics_of(DEVICE, [PORTABLE.format(isa="avx2")]) == numerics_of(
+        {**DEVICE, "isa": "avx512_bf16"}, [PORTABLE.format(isa="avx512_bf16")])
+    native = numerics_of(DEVICE, [NATIVE.format(isa="avx2")])
+    assert native.startswith("native avx2 kernels") and "AuthenticAMD family 25 model 17" in native
+    assert native != numerics_of(DEVICE, [NATIVE.format(isa="avx512")])
+    assert numerics_of(DEVICE, ["CPU: AMD EPYC (2 threads), 1 process, fp32"]).startswith("unrecorded")
+    assert numerics_of(DEVICE, [PORTABLE.format(isa="avx2"), NATIVE.format(isa="avx2")]).startswith("mixed: ")
 
 
 def test_the_verdict_line():

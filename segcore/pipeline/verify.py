@@ -24,7 +24,6 @@ from pathlib import Path
 import yaml
 from tabulate import tabulate
 
-from segcore.config.params import load_params
 from segcore.core import atomic
 from segcore.core.errors import UserError
 from segcore.pipeline.seeds import metrics_at
@@ -85,15 +84,21 @@ def compare_outputs(committed: dict[str, tuple[str, str]], rebuilt: dict[str, tu
     return rows
 
 
-def numerics_of(device: dict, params_numerics: dict) -> str:
-    """What decided the rounding of a run: 'portable avx2, 2 threads' (the same on any x86-64 CPU with AVX2),
-    or in native mode the CPU itself: 'native avx512_bf16 on AuthenticAMD family 25 model 17, 2 cores'."""
-    if params_numerics.get("mode") == "portable":
-        return f"portable avx2, {params_numerics['threads']} threads"
-    if "isa" not in device:
+def numerics_of(device: dict, lines: list[str]) -> str:
+    """What decided the rounding of a run, from the device lines its models recorded (``lines``, as the
+    reports show them) and its machine description (resolved/device.json): 'portable avx2, 2 threads',
+    the same on any x86-64 CPU with AVX2, or in native mode the CPU itself. Not from params.yaml: a
+    commit's results may come from before its params changed."""
+    found = {m.groups() for line in lines for m in [re.search(r"(portable|native) numerics \(([^)]*)\)", line)] if m}
+    if not found:
         return "unrecorded (the run predates numerics records)"
-    return (f"native {device['isa']} on {device.get('cpu_vendor', '?')} family {device.get('cpu_family', '?')} "
-            f"model {device.get('cpu_model', '?')}, {device['cores']} cores")
+    if len(found) > 1:
+        return "mixed: " + "; ".join(sorted(f"{mode} {detail}" for mode, detail in found))
+    mode, detail = found.pop()
+    if mode == "portable":
+        return f"portable {detail}"
+    return (f"native {detail} on {device.get('cpu_vendor', '?')} family {device.get('cpu_family', '?')} "
+            f"model {device.get('cpu_model', '?')}")
 
 
 def verdict(outputs: list[Output], numerics: tuple[str, str], same_claims: bool) -> str:
@@ -139,13 +144,6 @@ def rebuild(repo: Path, work: Path | None, dvc: str) -> Path:
     return target
 
 
-def _params_numerics(params_text: str) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "params.yaml").write_text(params_text)
-        rt = load_params(Path(tmp) / "params.yaml").runtime
-    return {"mode": rt.numerics, "threads": rt.threads}
-
-
 def _training_lines(texts: list[str]) -> list[str]:
     """The distinct 'training' rows of the reports' provenance blocks: the device lines the models recorded."""
     found = re.findall(r"^\| training\s*\|\s*(.*?)\s*\|\s*$", "\n".join(texts), re.M)
@@ -176,12 +174,12 @@ def _page(repo: Path, head: str, target: Path, committed_lock: str, workspace: b
     rebuilt_lock = (target / "dvc.lock").read_text()
     outputs = compare_outputs(lock_outputs(committed_lock), lock_outputs(rebuilt_lock),
                               lambda p: (_shown(repo, "HEAD", p), (target / p).read_text()))
-    params_text = _shown(repo, "HEAD", "params.yaml") or ""
-    committed_params, rebuilt_params = _params_numerics(params_text), _params_numerics(
-        (target / "params.yaml").read_text())
     committed_device = json.loads(_shown(repo, "HEAD", "resolved/device.json") or "{}")
     rebuilt_device = json.loads((target / "resolved" / "device.json").read_text())
-    numerics = numerics_of(committed_device, committed_params), numerics_of(rebuilt_device, rebuilt_params)
+    reports = sorted(p for p in lock_outputs(committed_lock) if p.endswith(".md"))
+    lines = {"committed": _training_lines([_shown(repo, "HEAD", p) or "" for p in reports]),
+             "rebuilt": _training_lines([(target / p).read_text() for p in reports if (target / p).exists()])}
+    numerics = (numerics_of(committed_device, lines["committed"]), numerics_of(rebuilt_device, lines["rebuilt"]))
     committed_metrics = metrics_at("HEAD", repo)
 
     def rebuilt_metrics(name: str):
@@ -190,9 +188,6 @@ def _page(repo: Path, head: str, target: Path, committed_lock: str, workspace: b
 
     before, after = claims.judge_all(committed_metrics), claims.judge_all(rebuilt_metrics)
     same_claims = [v.holds for v in before] == [v.holds for v in after]
-    reports = sorted(p for p in lock_outputs(committed_lock) if p.endswith(".md"))
-    lines = {"committed": _training_lines([_shown(repo, "HEAD", p) or "" for p in reports]),
-             "rebuilt": _training_lines([(target / p).read_text() for p in reports if (target / p).exists()])}
     return render(head=head, where="the workspace (dvc repro --force)" if workspace else "a fresh clone of HEAD",
                   outputs=outputs, numerics=numerics, devices=(committed_device, rebuilt_device), lines=lines,
                   scores=_scores(repo, target), claims=(before, after),
