@@ -137,6 +137,9 @@ def rebuild(repo: Path, work: Path | None, dvc: str) -> Path:
     else:
         _git(repo, "clone", "--quiet", "--no-hardlinks", str(repo), str(work))
         env["DVC_SITE_CACHE_DIR"] = str(work.parent / "site-cache")  # nothing from an earlier run is reused
+        # The clone's own code, not the package this environment installed (an editable install points at
+        # the checkout verify was started from, uncommitted changes and all).
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(work), os.environ.get("PYTHONPATH")]))
         target, cmd = work, [dvc, "repro"]
     print(f"verify: {' '.join(cmd)} in {target}", flush=True)
     if subprocess.run(cmd, cwd=target, env=env).returncode:
