@@ -15,7 +15,8 @@ def main(argv=None) -> None:
     p.add_argument("arch", help="vgg16, alexnet or googlenet (segcore.models.backbone.ARCHS)")
     p.add_argument("--out", type=Path, required=True, help="backbone record (.pt)")
     p.add_argument("--archives", type=Path,
-                   help="where the Caffe VGG16 weights are placed by hand or downloaded (needed for weights: caffe)")
+                   help="where the Caffe weights (VGG16's, AlexNet's CaffeNet) are placed by hand or downloaded "
+                        "(needed for weights: caffe)")
     args = p.parse_args(argv)
     start = time.perf_counter()
     summary = make_backbone(cli.view_from(args), args.arch, args.out, progress=not args.no_progress,

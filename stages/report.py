@@ -20,9 +20,12 @@ def main(argv=None) -> None:
     p.add_argument("--claims-seeds", type=Path, default=None,
                    help="reports/claims-seeds.md (read, not written): marked stale in the index and claims.md when "
                         "the code or params its fingerprint names have changed; those paths are this stage's deps")
+    p.add_argument("--index-also", type=Path, nargs="*", default=[],
+                   help="pages other stages write (reports/released.md), listed in the index; they are deps")
     args = p.parse_args(argv)
     params = report_params(cli.view_from(args))
-    for path in build_reports(params, args.data, args.metrics, args.eval, args.models, args.out, args.claims_seeds):
+    for path in build_reports(params, args.data, args.metrics, args.eval, args.models, args.out, args.claims_seeds,
+                              args.index_also):
         print(f"wrote {path}")
 
 

@@ -1,6 +1,6 @@
 """The paper's Caffe VGG16 weights: the .caffemodel reader, its errors, and the backbone built on it.
 
-A small writer of the protobuf wire format lives here (tests only): it writes caffemodels with the
+A small writer of the protobuf wire format (tests/caffe_writer.py) writes caffemodels with the
 real VGG16 layer names in both layouts (current `layer`, 2014 V1 `layers` with 4-D legacy shapes)
 for a slimmed VGG16, so nothing near the 528 MB real file is needed.
 """
@@ -8,7 +8,6 @@ for a slimmed VGG16, so nothing near the 528 MB real file is needed.
 from __future__ import annotations
 
 import importlib.util
-import struct
 from pathlib import Path
 
 import numpy as np
@@ -28,60 +27,10 @@ from segcore.models.vgg import VGG16Classifier
 from segcore.pipeline import cli
 from segcore.pipeline.backbone import make_backbone
 
+from caffe_writer import message as _message, varint as _varint, write_caffemodel  # tests/caffe_writer.py
+
 WIDTH = 1 / 16  # conv 4..32 channels, fc 256: every layer name and layout of the real net, tiny
 N_CLASSES = 10  # fc8 rows (the real net: 1000)
-
-
-# ---------------------------------------------------------------- a writer of the wire format
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-        n >>= 7
-        if not n:
-            return bytes(out)
-
-
-def _key(number: int, wire: int) -> bytes:
-    return _varint(number << 3 | wire)
-
-
-def _message(number: int, payload: bytes) -> bytes:
-    return _key(number, 2) + _varint(len(payload)) + payload
-
-
-def _blob(array: np.ndarray, legacy: bool, packed: bool = True, double: bool = False) -> bytes:
-    if legacy:  # num, channels, height, width: leading ones pad fewer dims, as Caffe wrote 2014 nets
-        dims = (1,) * (4 - array.ndim) + array.shape
-        out = b"".join(_key(n, 0) + _varint(d) for n, d in zip((1, 2, 3, 4), dims))
-    else:
-        out = _message(7, _message(1, b"".join(_varint(d) for d in array.shape)))
-    flat = array.ravel()
-    if double:
-        out += _message(8, flat.astype("<f8").tobytes())
-    elif packed:
-        out += _message(5, flat.astype("<f4").tobytes())
-    else:
-        out += b"".join(_key(5, 5) + struct.pack("<f", v) for v in flat)
-    return out
-
-
-def write_caffemodel(path: Path, layers: dict[str, list[np.ndarray]], v1: bool, **blob_kw) -> Path:
-    """A NetParameter with a name, then each layer (V1: name 4, type enum 5, blobs 6; else 1, 2, 7)."""
-    out = _message(1, b"VGG_ILSVRC_16_layers")
-    for name, blobs in layers.items():
-        if v1:
-            body = _message(4, name.encode()) + _key(5, 0) + _varint(4 if blobs else 18)
-            body += b"".join(_message(6, _blob(b, legacy=True, **blob_kw)) for b in blobs)
-            out += _message(2, body)
-        else:
-            body = _message(1, name.encode()) + _message(2, b"Convolution" if blobs else b"ReLU")
-            body += b"".join(_message(7, _blob(b, legacy=False, **blob_kw)) for b in blobs)
-            out += _message(100, body)
-    path.write_bytes(out)
-    return path
 
 
 def vgg_layers(net: VGG16Classifier) -> dict[str, list[np.ndarray]]:
@@ -195,7 +144,7 @@ def slim_caffe_weights(tmp_path, net, monkeypatch) -> Path:
     monkeypatch.setitem(backbone.CAFFE_WEIGHTS, "vgg16", Archive(real.name, "http://127.0.0.1:9/unreachable",
                                                                  real.filename, None, None, real.extracts_to))
     monkeypatch.setattr(backbone, "RECORDED_CHECKSUMS", tmp_path / "recorded.json")
-    monkeypatch.setattr(backbone, "caffe_vgg16", lambda path: caffe_vgg16(path, width=WIDTH))
+    monkeypatch.setitem(backbone.CAFFE_READERS, "vgg16", lambda path: caffe_vgg16(path, width=WIDTH))
     return archives
 
 
@@ -225,16 +174,18 @@ def test_fcn_on_the_caffe_record_scores_as_on_the_same_weights_given_directly(tm
     assert torch.equal(scores[0], scores[1])
 
 
-def test_caffe_weights_for_alexnet_or_googlenet_are_refused_in_one_line(tmp_path, capsys):
-    for arch in ("alexnet", "googlenet"):
-        with pytest.raises(ConfigError, match=f"weights = caffe exists for vgg16 only, not {arch}"):
-            make_backbone({"scale": "paper", "weights": "caffe"}, arch, tmp_path / "a.pt", archives=tmp_path)
+def test_weights_that_do_not_fit_the_net_are_refused_in_one_line(tmp_path, capsys):
+    # GoogLeNet has no Caffe weights of its layout, AlexNet (CaffeNet) no torchvision weights.
+    for arch, weights, allowed in (("googlenet", "caffe", "IMAGENET1K_V1"), ("alexnet", "IMAGENET1K_V1", "caffe")):
+        with pytest.raises(ConfigError, match=f"^backbone.paper.weights.{arch} = {weights} is not allowed "
+                                              f".*; use {allowed}$"):
+            make_backbone({"scale": "paper", "weights": weights}, arch, tmp_path / "a.pt", archives=tmp_path)
     view = tmp_path / "view.json"
     view.write_text('{"scale": "paper", "weights": "caffe"}')
     spec = importlib.util.spec_from_file_location("stage_backbone", Path(__file__).parents[1] / "stages/backbone.py")
     stage = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(stage)
-    argv = ["alexnet", "--view", str(view), "--out", str(tmp_path / "a.pt"), "--archives", str(tmp_path)]
+    argv = ["googlenet", "--view", str(view), "--out", str(tmp_path / "a.pt"), "--archives", str(tmp_path)]
     assert cli.run(stage.main, argv) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
     assert not (tmp_path / "a.pt").exists()
@@ -266,7 +217,7 @@ def test_params_accept_caffe_per_architecture_and_name_the_allowed_values(tmp_pa
     data["backbone"]["paper"]["weights"]["vgg16"] = "caffe"
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(data))
     assert all_views(load_params(tmp_path / "p.yaml"))["backbone/vgg16.json"]["weights"] == "caffe"
-    data["backbone"]["paper"]["weights"]["alexnet"] = "caffe"
+    data["backbone"]["paper"]["weights"]["googlenet"] = "caffe"
     (tmp_path / "p.yaml").write_text(yaml.safe_dump(data))
-    with pytest.raises(ConfigError, match="backbone.paper.weights.alexnet = caffe is not allowed"):
+    with pytest.raises(ConfigError, match="backbone.paper.weights.googlenet = caffe is not allowed"):
         all_views(load_params(tmp_path / "p.yaml"))

@@ -1,4 +1,4 @@
-"""FCN-AlexNet and FCN-GoogLeNet (paper Table 1): torchvision weights, surgery, geometry, counts.
+"""FCN-AlexNet and FCN-GoogLeNet (paper Table 1): layouts, weights, surgery, geometry, counts.
 
 The generic model contract (logits at input size for odd sizes) runs over these models in
 tests/test_models.py because they are registered in MODELS.
@@ -13,11 +13,12 @@ from torch import nn
 
 from segcore.models.alexnet import (
     ALEXNET_CONVS,
+    LRN,
+    NORM_AFTER,
     POOL_AFTER,
     AlexNetClassifier,
     FCNAlexNet,
     alexnet_channels,
-    load_torchvision_alexnet,
 )
 from segcore.models.googlenet import FCNGoogLeNet, GoogLeNetClassifier, load_torchvision_googlenet
 from segcore.models.layers import bilinear_kernel
@@ -45,16 +46,63 @@ def _randomise(model: nn.Module, seed: int) -> None:
                 m.running_var.copy_(0.5 + torch.rand(m.running_var.shape, generator=gen))
 
 
-def test_torchvision_alexnet_mapping_gives_identical_logits() -> None:
-    torch.manual_seed(0)
-    tv = torchvision.models.alexnet(weights=None).eval()  # untrained: no download
-    ours = load_torchvision_alexnet(tv.state_dict()).eval()
-    x = torch.randn(1, 3, 224, 224)
-    with torch.no_grad():
-        expected = tv(x)
-        assert torch.allclose(ours(x), expected, atol=1e-6 * expected.abs().max().item())
-    with pytest.raises(ValueError, match="features.99.weight"):
-        load_torchvision_alexnet(dict(tv.state_dict(), **{"features.99.weight": torch.zeros(1)}))
+# The reference voc-fcn-alexnet (CaffeNet): (weight shape, stride, pad, groups) per weighted layer, 21 classes.
+CAFFENET_FCN = {
+    "conv1": ((96, 3, 11, 11), 4, 100, 1),
+    "conv2": ((256, 48, 5, 5), 1, 2, 2),
+    "conv3": ((384, 256, 3, 3), 1, 1, 1),
+    "conv4": ((384, 192, 3, 3), 1, 1, 2),
+    "conv5": ((256, 192, 3, 3), 1, 1, 2),
+    "fc6": ((4096, 256, 6, 6), 1, 0, 1),
+    "fc7": ((4096, 4096, 1, 1), 1, 0, 1),
+    "score_fr": ((21, 4096, 1, 1), 1, 0, 1),
+}
+
+
+def test_fcn_alexnet_is_the_reference_caffenet_layout() -> None:
+    with torch.device("meta"):
+        fcn, clf = FCNAlexNet(21), AlexNetClassifier(1000)
+    for name, (shape, stride, pad, groups) in CAFFENET_FCN.items():
+        conv = getattr(fcn, name)
+        assert (tuple(conv.weight.shape), conv.stride, conv.padding, conv.groups) == \
+            (shape, (stride, stride), (pad, pad), groups), name
+    assert fcn.upscore.kernel_size == (63, 63) and fcn.upscore.stride == (32, 32)
+    # Pool, then LRN (CaffeNet's order); every pool 3x3 stride 2 rounding up, as Caffe's.
+    assert fcn.trunk_names == ["conv1", "pool1", "norm1", "conv2", "pool2", "norm2", "conv3", "conv4", "conv5",
+                               "pool5"]
+    for pool in ("pool1", "pool2", "pool5"):
+        p = getattr(fcn, pool)
+        assert (p.kernel_size, p.stride, p.padding, p.ceil_mode) == (3, 2, 0, True)
+    for norm in ("norm1", "norm2"):
+        n = getattr(fcn, norm)
+        assert isinstance(n, nn.LocalResponseNorm) and (n.size, n.alpha, n.beta, n.k) == (5, 1e-4, 0.75, 1.0)
+    # The classifier: conv1 unpadded (Caffe's deploy net), fc6 over pool5's 256 x 6 x 6, fc8 1000-way.
+    assert clf.trunk_names == fcn.trunk_names and clf.conv1.padding == (0, 0)
+    assert {n: tuple(getattr(clf, n).weight.shape) for n in ("conv2", "fc6", "fc7", "fc8")} == {
+        "conv2": (256, 48, 5, 5), "fc6": (4096, 9216), "fc7": (4096, 4096), "fc8": (1000, 4096)}
+    x = torch.empty(1, 3, 227, 227, device="meta")
+    assert clf.features(x).shape == (1, 256, 6, 6)  # the deploy net's input size
+
+
+def test_lrn_is_caffes_across_channel_formula() -> None:
+    """Caffe: x / (k + alpha / n * sum of x^2 over the n channels centred on x, zero-padded)^beta."""
+    x = 20 * torch.randn(2, 7, 3, 4, dtype=torch.float64)  # large values: the normaliser is far from 1
+    n, alpha, beta, k = LRN["size"], LRN["alpha"], LRN["beta"], LRN["k"]
+    padded = F.pad(x * x, (0, 0, 0, 0, n // 2, n // 2))  # (2, 7 + 4, 3, 4) along channels
+    window = sum(padded[:, i:i + x.shape[1]] for i in range(n))  # (2, 7, 3, 4)
+    caffe = x / (k + alpha / n * window) ** beta
+    assert (caffe / x - 1).abs().max() > 0.01  # the test would pass with an identity otherwise
+    torch.testing.assert_close(nn.LocalResponseNorm(**LRN)(x), caffe, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("width", [0.01, 0.03, 0.0625, 0.1, 0.125, 0.3, 0.77, 1.0])
+def test_every_width_keeps_the_groups_valid(width: float) -> None:
+    plan = alexnet_channels(width)
+    assert all(c % 2 == 0 and c >= 2 for c in plan.convs), plan
+    with torch.device("meta"):  # building checks every grouped conv's channel counts
+        clf, fcn = AlexNetClassifier(3, width=width), FCNAlexNet(3, width=width)
+        assert fcn(torch.empty(1, 3, 40, 40)).shape == (1, 3, 40, 40)
+        assert clf(torch.empty(1, 3, 64, 64)).shape == (1, 3)
 
 
 def test_torchvision_googlenet_mapping_gives_identical_logits() -> None:
@@ -75,11 +123,13 @@ def test_torchvision_googlenet_mapping_gives_identical_logits() -> None:
 
 
 def _alexnet_as_convs(state: dict[str, torch.Tensor], fc8: nn.Linear, x: torch.Tensor):
-    """The AlexNet classifier as a pure conv net (its own pads, floor pools, fc6/7/8 as convs)."""
-    for name, _, _, stride, pad in ALEXNET_CONVS:
-        x = F.relu(F.conv2d(x, state[f"{name}.weight"], state[f"{name}.bias"], stride, pad))
-        if name in POOL_AFTER:
-            x = F.max_pool2d(x, 3, 2)
+    """The AlexNet classifier as a pure conv net (its own pads and groups, ceil pools, LRN, fc6/7/8 as convs)."""
+    for c in ALEXNET_CONVS:
+        x = F.relu(F.conv2d(x, state[f"{c.name}.weight"], state[f"{c.name}.bias"], c.stride, c.pad, groups=c.groups))
+        if c.name in POOL_AFTER:
+            x = F.max_pool2d(x, 3, 2, ceil_mode=True)
+            if POOL_AFTER[c.name] in NORM_AFTER:
+                x = F.local_response_norm(x, **LRN)
     x = F.relu(F.conv2d(x, state["fc6.weight"], state["fc6.bias"]))
     x = F.relu(F.conv2d(x, state["fc7.weight"], state["fc7.bias"]))
     return F.conv2d(x, fc8.weight[:, :, None, None], fc8.bias)  # (N, classes, h, w)
@@ -92,7 +142,8 @@ def test_alexnet_convolutionalise_reproduces_classifier_logits() -> None:
     assert "fc8.weight" not in state
     assert state["fc6.weight"].shape == (512, 32, 6, 6)  # 4096/8 filters over conv5's 256/8
     assert state["fc7.weight"].shape == (512, 512, 1, 1)
-    x = torch.randn(2, 3, 224, 224)
+    assert state["conv2.weight"].shape == (32, 6, 5, 5)  # grouped: each filter sees half of conv1's 12
+    x = torch.randn(2, 3, 227, 227)
     with torch.no_grad():
         conv = _alexnet_as_convs(state, clf.fc8, x)
         assert conv.shape == (2, 10, 1, 1)
@@ -128,9 +179,8 @@ def test_convolutionalise_rejects_unknown_architecture() -> None:
 def test_full_size_parameter_counts() -> None:
     with torch.device("meta"):
         alex, goog = FCNAlexNet(21), FCNGoogLeNet(21)
-    # torchvision AlexNet (61,100,840) less its fc8 (4,097,000) plus score_fr (86,037). The paper's
-    # 57M comes from Caffe AlexNet (96 conv1 filters, grouped conv2/4/5); the agreement is chance.
-    assert parameter_count(alex) == 57_089_877
+    # CaffeNet (60,965,224) less its fc8 (4,097,000) plus score_fr (86,037): the paper's 57M.
+    assert parameter_count(alex) == 56_954_261
     # torchvision GoogLeNet without aux (6,624,904) less fc (1,025,000) plus score_fr (21,525);
     # the paper says 6M for its BN-free 2014 trunk.
     assert parameter_count(goog) == 5_621_429
@@ -220,8 +270,8 @@ def test_googlenet_bn_frozen_in_training_unless_asked() -> None:
 
 
 def test_alexnet_channels_and_bad_width() -> None:
-    assert alexnet_channels(1.0) == ((64, 192, 384, 256, 256), 4096)
-    assert alexnet_channels(TINY) == ((4, 12, 24, 16, 16), 256)
+    assert alexnet_channels(1.0) == ((96, 256, 384, 384, 256), 4096)
+    assert alexnet_channels(TINY) == ((6, 16, 24, 24, 16), 256)
     for cls in (FCNAlexNet, FCNGoogLeNet, AlexNetClassifier, GoogLeNetClassifier):
         with pytest.raises(ValueError, match="width must be a number in \\(0, 1\\], got 2"):
             cls(3, width=2)

@@ -5,7 +5,9 @@ channels), SGD with the paper's momentum, one image per forward pass accumulated
 torchvision's ImageNet weights through their loader, the paper's 20 timing trials, the VOC test
 submission path. Only params shrink it (tiny twins, two steps per schedule, a minibatch of two,
 small timing and tile sizes); no code path the paper profile would not take. The ImageNet weights
-are random state dicts placed under the file names torchvision caches, so nothing is downloaded.
+are random: state dicts placed under the file names torchvision caches (VGG16, GoogLeNet), and a
+CaffeNet caffemodel in BVLC's 2014 layout placed in downloads/ and pinned (AlexNet), so nothing is
+downloaded.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import pytest
 import torch
 
 from benchmarks.pipeline import timed_repro
-from test_pipeline import ALWAYS, BACKBONES, DATA, DVC, EVAL, TRAIN, _env, _ran, _run, make_repo, tiny_params
+from test_pipeline import (ALWAYS, BACKBONES, DATA, DVC, EVAL, RELEASED_STAGES, TRAIN, _env, _ran, _run, make_repo,
+                           tiny_params)
 
 pytestmark = pytest.mark.slow
 
@@ -39,6 +42,9 @@ def paper_params() -> dict:
     unet.update(schedules=dict.fromkeys(unet["schedules"], 1), val_every=1, checkpoint_every=1, eval_tile=36)
     assert p["net"]["paper"]["width"] == 1.0 and unet["width"] == 1.0  # full-size nets
     p["timing"].update(size=64, warmup=0)  # paper_trials stays the paper's 20
+    # None of the authors' released nets, as shipped: at width 1 their stand-ins would be 0.2-1.1 GB each, and
+    # tests/test_pipeline.py converts and scores them at the smoke width. Their stages still run and say so.
+    p["released"]["nets"]["twin"] = []
     return p
 
 
@@ -50,12 +56,13 @@ def _results(work: Path, name: str) -> dict:
 
 
 def place_imagenet_weights(torch_home: Path) -> None:
-    """Random weights in torchvision's layout, under the names its loader finds in the cache (no download)."""
+    """Random weights in torchvision's layout, under the names its loader finds in the cache (no download).
+    Not AlexNet's: ours is CaffeNet, which starts from place_caffenet's file."""
     import torchvision
 
     checkpoints = torch_home / "hub" / "checkpoints"
     checkpoints.mkdir(parents=True)
-    builders = {"VGG16_Weights": torchvision.models.vgg16, "AlexNet_Weights": torchvision.models.alexnet,
+    builders = {"VGG16_Weights": torchvision.models.vgg16,
                 "GoogLeNet_Weights": lambda: torchvision.models.googlenet(aux_logits=True, init_weights=False)}
     gen = torch.Generator().manual_seed(0)
     for enum, build in builders.items():
@@ -64,6 +71,28 @@ def place_imagenet_weights(torch_home: Path) -> None:
         state = {k: _random(k, s, gen) for k, s in shapes.items()}
         url = getattr(torchvision.models, enum).IMAGENET1K_V1.url
         torch.save(state, checkpoints / Path(url).name)
+
+
+def place_caffenet(downloads: Path, record_file: Path) -> None:
+    """A random full-size CaffeNet as BVLC's bvlc_reference_caffenet.caffemodel (V1 layers, legacy 4-D shapes,
+    ~240 MB) in ``downloads``, its size + sha256 pinned in ``record_file`` as a first run leaves them: a
+    pinned copy is checked against the pin, so BVLC's sha1 (which vets only an unpinned copy) is not asked."""
+    from caffe_writer import write_caffemodel  # tests/caffe_writer.py
+    from test_caffe_reader import caffenet_layers
+
+    from segcore.data.download import verify_or_record
+    from segcore.models.alexnet import AlexNetClassifier
+    from segcore.models.backbone import CAFFE_WEIGHTS
+
+    gen = torch.Generator().manual_seed(0)
+    with torch.device("meta"):  # shapes only, then one random tensor each: no initialisation overwritten
+        net = AlexNetClassifier()  # ImageNet's 1000 classes, width 1
+    net.load_state_dict({k: _random(k, v.shape, gen) for k, v in net.state_dict().items()}, assign=True)
+    layers = caffenet_layers(net)
+    del net  # hold one copy of the 61M weights, not two, while the file is written
+    downloads.mkdir(parents=True, exist_ok=True)
+    path = write_caffemodel(downloads / CAFFE_WEIGHTS["alexnet"].filename, layers, v1=True)
+    verify_or_record(path, record_file)
 
 
 def _random(key: str, shape: torch.Size, gen: torch.Generator) -> torch.Tensor:
@@ -82,6 +111,10 @@ def paper_repo(tmp_path_factory) -> Iterator[tuple[Path, dict]]:
     env.pop("OMP_NUM_THREADS")  # full-size convolutions want both cores
     place_imagenet_weights(tmp / "torch-home")
     work, env = make_repo(tmp, paper_params(), env)
+    place_caffenet(work / "downloads", work / "segcore" / "data" / "recorded_checksums.json")  # not in git
+    _run(["git", "commit", "-qam", "pin the stand-in CaffeNet"], work, env)  # as a user commits a first pin
+    # The stages import this repo's segcore, whose pin file holds that pin, not the checkout's (editable install).
+    env["PYTHONPATH"] = str(work)
     # 17 full-size nets are 9 GB of model files: link them into DVC's cache rather than copy them, as a
     # paper-profile user would (docs/paper-profile.md); DVC's behaviour is otherwise the same.
     _run([DVC, "config", "cache.type", "hardlink,copy"], work, env)
@@ -95,7 +128,8 @@ def test_paper_profile_runs_the_whole_dag_on_full_size_nets(paper_repo):
     log, times = timed_repro(work, env)
     print(f"\npaper-profile dry run: {time.perf_counter() - start:.0f} s; slowest stages: "
           + ", ".join(f"{k} {v:.0f} s" for k, v in sorted(times.items(), key=lambda kv: -kv[1])[:8]))
-    assert _ran(log) == {"params", *ALWAYS, *DATA, *BACKBONES, "timing", "report", *TRAIN, *EVAL}
+    assert _ran(log) == {"params", *ALWAYS, *DATA, *BACKBONES, "timing", "report", *TRAIN, *EVAL,
+                         *RELEASED_STAGES}
     # On this CPU every full-size net warns, after its first step, how long its schedule would take.
     assert log.count("is training on the CPU: its first step took") == len(TRAIN), log[-3000:]
     reports = work / "reports"
@@ -124,5 +158,9 @@ def test_paper_profile_runs_the_whole_dag_on_full_size_nets(paper_repo):
             names = tar.getnames()
         scored = _results(work, "fcn8s")[split]
         assert len([n for n in names if n.endswith(".png")]) == scored["images"] == scored["submitted_images"] > 0
-    # The backbone the FCNs started from is named.
+    # The backbone the FCNs started from is named; FCN-AlexNet's is the CaffeNet file, read and pinned.
     assert "torchvision VGG16_Weights.IMAGENET1K_V1" in (reports / "table2.md").read_text()
+    from segcore.models.backbone import load_record
+
+    source = load_record(work / "models" / "backbone" / "alexnet.pt", "alexnet")["source"]
+    assert source == "Caffe bvlc_reference_caffenet.caffemodel (BGR, 0-255, mean pixel)"

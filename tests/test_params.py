@@ -133,9 +133,16 @@ BAD_PARAMS = [  # (edit of params.yaml, what the one error line must name); test
     (_set("unet.smoke.eval_tile", 50), "must be 16k + 4"),
     (_set("timing.size", 0), "timing.size = 0 is out of range"),
     (_set("runtime.device", "gpu"), "runtime.device = 'gpu' is not allowed"),
+    (_set("backbone.paper.weights.alexnet", "IMAGENET1K_V1"),
+     "backbone.paper.weights.alexnet = IMAGENET1K_V1 is not allowed (no torchvision weights fit its layout); "
+     "use caffe"),
+    (_set("backbone.paper.weights.googlenet", "caffe"),
+     "backbone.paper.weights.googlenet = caffe is not allowed (no Caffe weights fit its layout); use IMAGENET1K_V1"),
     (_set("runtime.launch", "echo injected > injected.txt; python"), "runtime.launch = 'echo injected"),
     (_set("learning_rate", 1e-3), "unknown key learning_rate"),
     (_drop("evaluate"), "missing key evaluate"),
+    (_set("released.nets.twin", ["voc-fcn64s"]), "released.nets.twin names 'voc-fcn64s'; allowed: voc-fcn32s"),
+    (_set("released.nets.twin", "voc-fcn8s"), "released.nets.twin = 'voc-fcn8s' must be a list"),
 ]
 
 

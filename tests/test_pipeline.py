@@ -38,6 +38,14 @@ TRAIN_UNET = [f"train_unet@{n}" for n in ("unet-isbi", "unet-isbi-noborder", "un
 EVAL = [s.replace("train", "evaluate") for s in TRAIN]
 TRAIN, EVAL = (TRAIN + TRAIN_NYUD + TRAIN_SIFT + TRAIN_UNET,
                EVAL + [s.replace("train", "evaluate") for s in TRAIN_NYUD + TRAIN_SIFT + TRAIN_UNET])
+RELEASED = {"released_voc": ("voc-fcn32s", "voc-fcn16s", "voc-fcn8s", "voc-fcn8s-atonce", "voc-fcn-alexnet"),
+            "released_nyud": ("nyud-fcn32s-color", "nyud-fcn32s-hha", "nyud-fcn32s-color-hha"),
+            "released_siftflow": ("siftflow-fcn32s", "siftflow-fcn16s", "siftflow-fcn8s")}
+RELEASED_STAGES = {f"{family}@{net}" for family, nets in RELEASED.items() for net in nets} | {"released_report"}
+# Files in the released layouts that the repo's downloads/ holds (tests/caffe_writer.py): one of each kind
+# (skips and Scale blobs, the CaffeNet trunk, the colour-HHA fusion, the two SIFT Flow heads); the rest
+# stay out of released.nets.twin and record that they were not selected.
+PLACED = ("voc-fcn8s-atonce", "voc-fcn-alexnet", "nyud-fcn32s-color-hha", "siftflow-fcn16s")
 DATA = {"download@voc", "download@nyud", "download@siftflow", "download@isbi", "prepare@nyud", "prepare@siftflow",
         "prepare@isbi", "hha"}
 ALWAYS = {"device"}  # describes the machine on every run; what depends on it reruns only when it changed
@@ -55,10 +63,36 @@ def tiny_params() -> dict:
     p["unet"]["smoke"].update(schedules={"isbi": 2, "voc": 2}, val_every=2, checkpoint_every=2, eval_tile=36)
     p["net"]["smoke"]["width"] = 0.0625
     p["backbone"]["smoke"].update(iterations={"vgg16": 2, "alexnet": 2, "googlenet": 2}, batch_size=2,
-                                  image_size=64)  # AlexNet needs >= 63
+                                  image_size=64)  # AlexNet (CaffeNet) needs >= 39
     p["train"]["smoke"].update(schedules=dict.fromkeys(p["train"]["smoke"]["schedules"], 2), batch_size=1, val_every=2, checkpoint_every=1)
     p["timing"].update(size=48, smoke_trials=1, warmup=0)
+    p["released"]["nets"]["twin"] = list(PLACED)
     return p
+
+
+def place_released(downloads: Path, width: float) -> dict[str, str]:
+    """Write PLACED into ``downloads`` in the released layouts, from seeded random weights; {net: sha256}."""
+    import hashlib
+
+    import torch
+    from caffe_writer import write_released
+
+    from segcore.models.registry import build_model
+    from segcore.models.released import RELEASED as CATALOGUE
+
+    downloads.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    sha = {}
+    for name in PLACED:
+        net = CATALOGUE[name]
+        model = build_model(net.arch, n_classes=net.n_classes, width=width, in_channels=net.in_channels)
+        with torch.no_grad():
+            for key, param in model.named_parameters():
+                if param.requires_grad:  # the fixed bilinear upsampling stays as the reference holds it
+                    param.normal_(0, 0.05)
+        path = write_released(downloads / net.file, name, model)
+        sha[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return sha
 
 
 def _env(tmp: Path) -> dict:
@@ -95,7 +129,9 @@ def make_repo(tmp: Path, params: dict, env: dict | None = None) -> tuple[Path, d
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> tuple[Path, dict]:
-    return make_repo(tmp_path_factory.mktemp("pipeline"), tiny_params())
+    work, env = make_repo(tmp_path_factory.mktemp("pipeline"), tiny_params())
+    place_released(work / "downloads", tiny_params()["net"]["smoke"]["width"])  # placed by hand: not in git
+    return work, env
 
 
 def _ran(log: str) -> set[str]:
@@ -105,7 +141,7 @@ def _ran(log: str) -> set[str]:
 def test_repro_builds_everything_then_is_up_to_date(repo):
     work, env = repo
     log = _run([DVC, "repro"], work, env)
-    assert _ran(log) == {"params", *ALWAYS, *DATA, *BACKBONES, "timing", "report", *TRAIN, *EVAL}
+    assert _ran(log) == {"params", *ALWAYS, *DATA, *BACKBONES, "timing", "report", *TRAIN, *EVAL, *RELEASED_STAGES}
     for name in ("table1.md", "table2.md", "table3.md", "table4.md", "table5.md", "unet.md", "unet.png",
                  "figure4.png", "curves-table1.png", "curves-table2.png", "curves-table4.png", "curves-table5.png",
                  "curves-unet.png", "README.md"):
@@ -131,11 +167,44 @@ def test_repro_builds_everything_then_is_up_to_date(repo):
     assert "voc2012_test.mean_iu" in metrics
     record = json.loads((work / "eval" / "fcn8s" / "record.json").read_text())
     assert record["profile"] == "smoke" and record["splits"]["seg11valid"]["images"] > 0
+    _check_released(work)
     again = _run([DVC, "repro"], work, env)
     assert _ran(again) == ALWAYS
     assert "Stage 'timing' didn't change, skipping" in again
     _run(["git", "add", "-A"], work, env)
     _run(["git", "commit", "-qm", "baseline"], work, env)
+
+
+def _check_released(work: Path) -> None:
+    """The placed files were converted and scored, reports/released.md sets each beside its reference with the
+    file's sha256, the others say they were not run, and Tables 1, 2, 4, 5 carry the column."""
+    import hashlib
+
+    from segcore.models.released import RELEASED as CATALOGUE
+
+    page = (work / "reports" / "released.md").read_text()
+    assert "stand-ins written by the tests" in page and "Smoke profile" in page
+    rows = {line.split("|")[1].strip(): line for line in page.splitlines() if line.startswith("| ") and "`" in line}
+    for name, net in CATALOGUE.items():
+        cells = [c.strip() for c in rows[name].split("|")[1:-1]]
+        assert cells[1] == f"`{net.file}`" and cells[2] == net.split
+        if name in PLACED:
+            sha = hashlib.sha256((work / "downloads" / net.file).read_bytes()).hexdigest()
+            assert cells[-1] == f"`{sha[:16]}…`" and float(cells[5]) >= 0 and int(cells[-2]) > 0, cells
+            metrics = json.loads((work / "metrics" / f"released-{name}.json").read_text())
+            assert metrics[f"{net.split}.mean_iu"] == pytest.approx(float(cells[5]), abs=0.005)
+        else:
+            assert cells[5] == "not run" and cells[-1] == "-", cells
+    assert "- [released.md](released.md): The FCN authors' released nets, scored here" in (
+        work / "reports" / "README.md").read_text()
+    column = "released net, scored here"
+    table1 = (work / "reports" / "table1.md").read_text()
+    assert column in table1 and "(voc-fcn-alexnet) |" in table1 and "not run (voc-fcn-alexnet)" not in table1
+    assert "not run (voc-fcn8s)" in (work / "reports" / "table2.md").read_text()
+    assert column in (work / "reports" / "table4.md").read_text() and "(nyud-fcn32s-color-hha) |" in (
+        work / "reports" / "table4.md").read_text()
+    assert "(siftflow-fcn16s) |" in (work / "reports" / "table5.md").read_text()
+    assert column not in (work / "reports" / "table3.md").read_text()
 
 
 def test_verify_rebuilds_the_committed_head_bitwise(repo, tmp_path):

@@ -100,9 +100,12 @@ def test_table1_page_measures_the_full_size_nets(tmp_path):
             for l in arch_table.splitlines() if l.startswith("| FCN-")}
     # layers, parameters, rf and stride of the modules the pipeline builds (21 classes); smoke: no diff.
     assert [rows["FCN-VGG16"][i] for i in (2, 4, 6, 8)] == ["16", "134.3M", "404", "32"]
-    assert [rows["FCN-AlexNet"][i] for i in (2, 6, 8)] == ["8", "355", "32"]
+    assert [rows["FCN-AlexNet"][i] for i in (2, 4, 6, 8)] == ["8", "57.0M", "355", "32"]
     assert rows["FCN-GoogLeNet"][2] == "22" and rows["FCN-GoogLeNet"][6] != "907"
-    assert "907 (the paper's figure)" in page and "64 filters instead of 96" in page
+    assert "907 (the paper's figure)" in page
+    # FCN-AlexNet is the paper's CaffeNet, and its footnote says so (not torchvision's 64-filter AlexNet).
+    assert "96 conv1 filters, LRN after pool1 and pool2" in page and "bvlc_reference_caffenet" in page
+    assert "64 filters" not in page
     assert "mean of 3 trials" in page and "CPU: test (2 threads)" in page
     assert "channels_last_bf16" in page and "(no SBD)" in page
 

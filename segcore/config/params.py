@@ -152,7 +152,8 @@ class PretrainPaper:
     """Which ImageNet weights the paper scale starts from (segcore.models.backbone)."""
 
     weights: dict[str, Literal["IMAGENET1K_V1", "caffe"]] = field(
-        doc="per backbone architecture: torchvision's, or caffe: the paper's own VGG16 (vgg16 only)")
+        doc="per backbone architecture: torchvision's, or caffe: the paper's own Caffe net (vgg16; alexnet, "
+            "which has only these: segcore.models.backbone.paper_weights)")
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,21 @@ class Train:
 @dataclass(frozen=True)
 class Evaluate:
     figure_images: int = field(ge=1, le=16)
+
+
+@dataclass(frozen=True)
+class ReleasedNets:
+    """Per data source, which of the FCN authors' released nets (segcore.models.released.RELEASED) are scored."""
+
+    twin: tuple[str, ...] = field(doc="on the twins: a plumbing check of the converter (test-written files)")
+    real: tuple[str, ...] = field(doc="on the real data: the published scores checked end to end")
+
+
+@dataclass(frozen=True)
+class Released:
+    """The released nets' stages (segcore.pipeline.released): which files are converted and scored."""
+
+    nets: ReleasedNets
 
 
 @dataclass(frozen=True)
@@ -238,6 +254,7 @@ class Params:
     train: Train
     unet: Unet
     evaluate: Evaluate
+    released: Released
     timing: Timing
     runtime: RuntimeParams
 

@@ -1,9 +1,9 @@
 """Input preprocessing, carried by the backbone record so training never hard-codes it.
 
-The paper's Caffe VGG16 wants BGR in 0..255 minus a mean; torchvision's ImageNet weights want RGB
-in [0, 1] normalised by mean and std. Feeding one net the other's preprocessing costs several
-points of mean IU, so the backbone stage writes which one its weights expect, and the data
-pipeline reads it from there.
+The paper's Caffe nets (VGG16, CaffeNet) want BGR in 0..255 minus a mean; torchvision's ImageNet
+weights want RGB in [0, 1] normalised by mean and std. Feeding one net the other's preprocessing
+costs several points of mean IU, so the backbone stage writes which one its weights expect, and the
+data pipeline reads it from there.
 """
 
 from __future__ import annotations
@@ -45,8 +45,14 @@ class Preprocess:
 
 # torchvision's ImageNet weights (torchvision.models.VGG16_Weights.IMAGENET1K_V1 transforms).
 TORCHVISION_IMAGENET = Preprocess("RGB", 1 / 255, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-# The paper's Caffe VGG16 (reference code, voc_layers.py).
+# The paper's Caffe VGG16 and CaffeNet AlexNet (reference code, voc_layers.py).
 CAFFE_VGG16 = Preprocess("BGR", 1.0, (104.00699, 116.66877, 122.67892), (1.0, 1.0, 1.0))
+# The FCN authors' released NYUD and SIFT Flow nets (reference code, nyud_layers.py and
+# siftflow_layers.py): BGR 0..255 minus each data set's own mean, as the VOC nets with CAFFE_VGG16.
+CAFFE_NYUD_COLOR = Preprocess("BGR", 1.0, (116.190, 97.203, 92.318), (1.0, 1.0, 1.0))
+CAFFE_SIFTFLOW = Preprocess("BGR", 1.0, (114.578, 115.294, 108.353), (1.0, 1.0, 1.0))
+# HHA keeps the PNG's channel order (disparity, height, angle): "RGB" here means no flip.
+CAFFE_NYUD_HHA = Preprocess("RGB", 1.0, (132.431, 94.076, 118.477), (1.0, 1.0, 1.0))
 
 
 def fit_preprocess(images: list[np.ndarray]) -> Preprocess:

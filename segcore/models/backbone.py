@@ -2,7 +2,9 @@
 
 One record per classifier architecture of the paper's Table 1 (VGG16, AlexNet, GoogLeNet):
 - paper profile: torchvision's ImageNet weights (downloaded into the torch cache, hash-checked), or
-  for VGG16 the paper's own Caffe weights (VGG_ILSVRC_16_layers.caffemodel, segcore.models.caffe);
+  the paper's own Caffe weights (segcore.models.caffe): VGG16's VGG_ILSVRC_16_layers.caffemodel
+  (an option) and AlexNet's bvlc_reference_caffenet.caffemodel (the only one: our AlexNet is
+  CaffeNet, which torchvision's AlexNet weights do not fit);
 - smoke profile: the scaled classifier pretrained on a synthetic classification task (single twin
   objects, 20 classes) as a stand-in for ImageNet.
 Both go through the same surgery (segcore.models.surgery.convolutionalise), and the record carries the
@@ -11,6 +13,7 @@ input preprocessing its weights were trained with, so training never hard-codes 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
@@ -23,10 +26,10 @@ from tqdm import tqdm
 
 from segcore.config.schema import ConfigError
 from segcore.core import atomic
-from segcore.data.download import RECORDED_CHECKSUMS, Archive, fetch, verify_or_record
+from segcore.data.download import RECORDED_CHECKSUMS, Archive, DownloadError, fetch, file_digest, verify_or_record
 from segcore.data.twin_voc import render_object_image
-from segcore.models.alexnet import AlexNetClassifier, load_torchvision_alexnet
-from segcore.models.caffe import caffe_vgg16
+from segcore.models.alexnet import AlexNetClassifier
+from segcore.models.caffe import caffe_alexnet, caffe_vgg16
 from segcore.models.modelfile import ModelFileError, load_plain, plain
 from segcore.models.googlenet import (TORCHVISION_GOOGLENET_NORMALISATION, GoogLeNetClassifier,
                                       load_torchvision_googlenet)
@@ -43,9 +46,10 @@ class BackboneArch:
     """What it takes to make one architecture's backbone record."""
 
     classifier: Callable[..., nn.Module]                            # (n_classes=, width=) -> classifier
-    load_torchvision: Callable[[Mapping[str, torch.Tensor]], nn.Module]  # full-width ImageNet classifier
-    weights_enum: str                                               # torchvision.models.<enum>
-    imagenet_preprocess: Preprocess                                 # what those weights expect
+    # torchvision's ImageNet weights, None where they do not fit our net (AlexNet: ours is CaffeNet)
+    load_torchvision: Callable[[Mapping[str, torch.Tensor]], nn.Module] | None  # full-width classifier
+    weights_enum: str | None                                        # torchvision.models.<enum>
+    imagenet_preprocess: Preprocess | None                          # what those weights expect
     min_image_size: int                                             # smallest classifier input
 
 
@@ -55,17 +59,17 @@ TORCHVISION_GOOGLENET = Preprocess("RGB", 1 / 255, TORCHVISION_GOOGLENET_NORMALI
 
 ARCHS: dict[str, BackboneArch] = {
     "vgg16": BackboneArch(VGG16Classifier, load_torchvision_vgg16, "VGG16_Weights", TORCHVISION_IMAGENET, 32),
-    "alexnet": BackboneArch(AlexNetClassifier, load_torchvision_alexnet, "AlexNet_Weights",
-                            TORCHVISION_IMAGENET, 63),
+    "alexnet": BackboneArch(AlexNetClassifier, None, None, None, 39),
     "googlenet": BackboneArch(GoogLeNetClassifier, load_torchvision_googlenet, "GoogLeNet_Weights",
                               TORCHVISION_GOOGLENET, 15),
 }
 
 
 # backbone.paper.weights naming the paper's own Caffe weights, and the architectures that have them.
-# Only VGG16: Caffe's AlexNet (96 conv1 filters, LRN, grouped convs) and the paper's GoogLeNet are
-# other nets than the torchvision ones our FCN-AlexNet and FCN-GoogLeNet are built on.
+# Not GoogLeNet: the 2014 Caffe GoogLeNet is another net than the torchvision one our FCN-GoogLeNet
+# is built on (docs/faithfulness.md). Each is read by its CAFFE_READERS entry.
 CAFFE = "caffe"
+TORCHVISION = "IMAGENET1K_V1"
 CAFFE_WEIGHTS: dict[str, Archive] = {
     "vgg16": Archive(
         name="vgg16_caffe",
@@ -78,7 +82,20 @@ CAFFE_WEIGHTS: dict[str, Archive] = {
         size=553_432_081,
         extracts_to="VGG_ILSVRC_16_layers.caffemodel",
     ),
+    # The paper's AlexNet: "the publicly available CaffeNet reference model" (not bvlc_alexnet, which
+    # normalises before pooling). V1 layers, legacy 4-D shapes, about 233 MB; no size published.
+    "alexnet": Archive(
+        name="alexnet_caffe",
+        url="http://dl.caffe.berkeleyvision.org/bvlc_reference_caffenet.caffemodel",
+        filename="bvlc_reference_caffenet.caffemodel",
+        md5=None,
+        size=None,
+        extracts_to="bvlc_reference_caffenet.caffemodel",
+    ),
 }
+# The sha1 BVLC's model zoo publishes (models/bvlc_reference_caffenet/readme.md): vets the copy that is pinned.
+CAFFE_SHA1: dict[str, str] = {"alexnet": "4c8d77deb20ea792f84eb5e6d0a11ca0a8660a46"}
+CAFFE_READERS: dict[str, Callable[[Path], nn.Module]] = {"vgg16": caffe_vgg16, "alexnet": caffe_alexnet}
 
 
 def get_arch(name: str) -> BackboneArch:
@@ -87,6 +104,20 @@ def get_arch(name: str) -> BackboneArch:
         return ARCHS[name]
     except KeyError:
         raise ConfigError(f"unknown backbone {name!r}; allowed: {', '.join(ARCHS)}") from None
+
+
+def paper_weights(arch: str) -> tuple[str, ...]:
+    """The backbone.paper.weights values ``arch`` allows: torchvision's where they fit, caffe where it exists."""
+    return ((TORCHVISION,) if get_arch(arch).weights_enum else ()) + ((CAFFE,) if arch in CAFFE_WEIGHTS else ())
+
+
+def check_paper_weights(arch: str, weights: str) -> None:
+    """Refuse, in one line naming the value and the allowed ones, weights that ``arch`` has no net for."""
+    allowed = paper_weights(arch)
+    if weights not in allowed:
+        why = "no torchvision weights fit its layout" if weights == TORCHVISION else "no Caffe weights fit its layout"
+        raise ConfigError(f"backbone.paper.weights.{arch} = {weights} is not allowed ({why}); "
+                          f"use {' or '.join(allowed)}")
 
 
 def _batch(rng: np.random.Generator, size: int, n: int) -> tuple[list[np.ndarray], np.ndarray]:
@@ -149,6 +180,7 @@ def imagenet(arch: str, weights: str, progress: bool = True) -> dict:
     """torchvision's ImageNet ``arch`` (hash-checked download to the torch cache) as a backbone record."""
     import torchvision
 
+    check_paper_weights(arch, weights)
     spec = get_arch(arch)
     enum = getattr(torchvision.models, spec.weights_enum)[weights]
     net = spec.load_torchvision(enum.get_state_dict(progress=progress, check_hash=True))
@@ -156,24 +188,35 @@ def imagenet(arch: str, weights: str, progress: bool = True) -> dict:
 
 
 def caffe(arch: str, archives: Path | None, progress: bool = True, record_file: Path | None = None) -> dict:
-    """The paper's Caffe ``arch`` (VGG16 only) as a backbone record, expecting BGR 0..255 minus the mean pixel.
+    """The paper's Caffe ``arch`` (VGG16 or AlexNet) as a backbone record.
 
-    The caffemodel is taken from ``archives`` where it was placed by hand, else downloaded there;
-    either way it is verified (size, then the sha256 pinned in ``record_file`` on first use).
+    Both nets expect BGR 0..255 minus the ILSVRC 2012 mean pixel: the record carries CAFFE_VGG16,
+    (104.00699, 116.66877, 122.67892), the per-channel mean of Caffe's ImageNet mean image, which
+    the reference voc-fcn-alexnet subtracts too (Caffe's classification example rounds it to
+    104, 117, 123). The caffemodel is taken from ``archives`` where it was placed by hand, else
+    downloaded there; either way it is verified: its size where known, and the sha256 pinned in
+    ``record_file`` on first use, when the sha1 BVLC publishes (where there is one) vets it first.
     """
-    get_arch(arch)
-    if arch not in CAFFE_WEIGHTS:
-        raise ConfigError(f"backbone.paper.weights = {CAFFE} exists for {', '.join(CAFFE_WEIGHTS)} only, "
-                          f"not {arch} (its Caffe net differs from ours): use IMAGENET1K_V1")
+    check_paper_weights(arch, CAFFE)
     if archives is None:
         raise ConfigError(f"backbone.paper.weights = {CAFFE} needs the download folder: pass --archives")
     file = CAFFE_WEIGHTS[arch]
     path = fetch(file.url, Path(archives) / file.filename, md5=file.md5, size=file.size, sha256=file.sha256,
                  progress=progress)
     if file.md5 is None and file.sha256 is None:
-        verify_or_record(path, record_file or RECORDED_CHECKSUMS)
-    net = caffe_vgg16(path)
+        _pin(arch, path, Path(record_file or RECORDED_CHECKSUMS), progress)
+    net = CAFFE_READERS[arch](path)
     return _record(arch, net, CAFFE_VGG16, 1.0, f"Caffe {file.filename} (BGR, 0-255, mean pixel)", {})
+
+
+def _pin(arch: str, path: Path, record_file: Path, progress: bool) -> None:
+    """The first copy is checked against the sha1 its publisher gives (where one is), then pinned; later
+    runs check the pin (verify_or_record)."""
+    pinned = record_file.exists() and path.name in json.loads(record_file.read_text())
+    if not pinned and arch in CAFFE_SHA1 and (sha1 := file_digest(path, "sha1", progress=progress)) != CAFFE_SHA1[arch]:
+        raise DownloadError(f"{path} is not the expected file (sha1 {sha1}, expected {CAFFE_SHA1[arch]}); "
+                            f"delete it and rerun")
+    verify_or_record(path, record_file, progress=progress)
 
 
 def _record(arch: str, net: nn.Module, pre: Preprocess, width: float, source: str, extra: dict) -> dict:

@@ -57,7 +57,7 @@ def _single_upsampling_only(name: str, learn_upsampling: bool) -> None:
 def fcn_alexnet(
     *, n_classes: int, width: float = 1.0, learn_upsampling: bool = False, in_channels: int = 3
 ) -> FCNAlexNet:
-    """FCN-AlexNet (Table 1): torchvision AlexNet trunk, fc6 6x6, score_fr upsampled 32x."""
+    """FCN-AlexNet (Table 1): the paper's CaffeNet trunk (LRN, grouped convs), fc6 6x6, score_fr upsampled 32x."""
     _single_upsampling_only("fcn-alexnet", learn_upsampling)
     return FCNAlexNet(n_classes, width, in_channels)
 
@@ -173,6 +173,7 @@ def freeze_all_but(model: nn.Module, names: tuple[str, ...]) -> list[str]:
 def parameter_count(model: nn.Module, trainable_only: bool = True) -> int:
     """Number of parameters; by default only learnable ones (fixed bilinear upsampling excluded).
 
-    Full FCN-32s with 21 classes: 134,346,581 learnable (the paper's 134M), 136,152,917 in all.
+    Full FCN-32s with 21 classes: 134,346,581 learnable (the paper's 134M), 134,432,597 in all (its
+    fixed upscore stores one 64x64 filter per class: 21 x 4,096).
     """
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

@@ -18,10 +18,11 @@ def make_backbone(view: dict, arch: str, out: Path, progress: bool = True, archi
     """Pretrained ``arch`` classifier -> fc/conv surgery -> backbone record at ``out``; returns its summary.
 
     ``view``: segcore.pipeline.views.backbone: ImageNet weights (paper scale: torchvision's, or the
-    paper's Caffe VGG16 taken from or downloaded into ``archives``), or the smoke scale's
-    pretraining on twin objects.
+    paper's Caffe VGG16 / CaffeNet AlexNet taken from or downloaded into ``archives``), or the smoke
+    scale's pretraining on twin objects.
     """
-    backbone_mod.get_arch(arch)  # an unknown name fails before any download or training
+    backbone_mod.get_arch(arch)  # an unknown name fails before any download or training (so do weights
+    # that do not fit the net: caffe() and imagenet() check them first)
     if view["scale"] == "paper" and view["weights"] == backbone_mod.CAFFE:
         record = backbone_mod.caffe(arch, archives, progress)
     elif view["scale"] == "paper":

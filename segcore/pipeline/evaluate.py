@@ -54,19 +54,23 @@ def split_scores(exp: Experiment, hists: list, images: int) -> tuple[dict, dict]
 
 
 def evaluate_experiment(view: dict, data_root: Path, model_path: Path, metrics_out: Path, eval_dir: Path,
-                        device: str = "cpu", hha_root: Path | None = None, progress: bool = True) -> dict:
+                        device: str = "cpu", hha_root: Path | None = None, progress: bool = True,
+                        exp: Experiment | None = None) -> dict:
     """Score the val split (and each test split where labels exist) into one metrics JSON.
 
     ``view``: the experiment's resolved params (segcore.pipeline.views.evaluate). Keeps the first
     ``figure_images`` val predictions as palette PNGs for the report's figure; where a test split's
     labels are withheld (real VOC), writes its evaluation-server archive
     ``<split>_submission.tar.gz`` instead. An optional test split absent from disk is skipped.
+    ``exp``: what to score, when it is not a trained experiment (a released net, segcore.pipeline.released).
     """
-    exp = get_experiment(view["experiment"])
+    exp = exp or get_experiment(view["experiment"])
     model, _, record = load_model(Path(model_path))
     place(model, device, view["runtime"]["channels_last"])
     produced_by = {**view["provenance"], **environment(device), "trained_on": record.get("trained_on"),
                    "training_data": record.get("training_data")}
+    if record.get("released"):  # the authors' file it was converted from (name, sha256)
+        produced_by["released"] = record["released"]
 
     def score(tmp: Path) -> dict:
         scores_of = _score_into(tmp, view, exp, model, record, Path(data_root), device, hha_root, progress)

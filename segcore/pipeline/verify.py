@@ -136,6 +136,10 @@ def rebuild(repo: Path, work: Path | None, dvc: str) -> Path:
         target, cmd = repo, [dvc, "repro", "--force"]
     else:
         _git(repo, "clone", "--quiet", "--no-hardlinks", str(repo), str(work))
+        # downloads/ (archives and caffemodels placed by hand or fetched, not in git) holds inputs, not
+        # results: the clone reads the same files rather than fetching gigabytes again.
+        if (repo / "downloads").is_dir():
+            (work / "downloads").symlink_to(repo / "downloads", target_is_directory=True)
         env["DVC_SITE_CACHE_DIR"] = str(work.parent / "site-cache")  # nothing from an earlier run is reused
         # The clone's own code, not the package this environment installed (an editable install points at
         # the checkout verify was started from, uncommitted changes and all).

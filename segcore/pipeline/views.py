@@ -25,7 +25,8 @@ from segcore.config.params import Params
 from segcore.config.schema import ConfigError
 from segcore.core.numerics import Numerics
 from segcore.data.specs import DATASETS
-from segcore.models.backbone import ARCHS, CAFFE, CAFFE_WEIGHTS
+from segcore.models.backbone import ARCHS, check_paper_weights
+from segcore.models.released import RELEASED
 from segcore.train.experiments import EXPERIMENTS, Experiment
 from segcore.train.loop import TrainSpec
 
@@ -131,6 +132,33 @@ def evaluate(params: Params, name: str) -> dict:
     }
 
 
+def released_nets(params: Params) -> tuple[str, ...]:
+    """The released nets the data source scores (``released.nets.<source>``); an unknown name is refused."""
+    names = getattr(params.released.nets, params.data_source)
+    unknown = [n for n in names if n not in RELEASED]
+    if unknown:
+        raise ConfigError(f"released.nets.{params.data_source} names {', '.join(map(repr, unknown))}; "
+                          f"allowed: {', '.join(RELEASED)}")
+    return names
+
+
+def released(params: Params, name: str) -> dict:
+    """One released net's stage: whether it runs, and the width its file has (1 on the real data, where the
+    authors' files are full size; the net's width on the twins, whose test-written files are slimmed)."""
+    if name not in released_nets(params):  # nothing computed: no numerics to pin (no restart, no torch import)
+        return {"net": name, "selected": False, "source": params.data_source}
+    return {"net": name, "selected": True, "source": params.data_source,
+            "width": 1.0 if params.data_source == "real" else params.width,
+            "provenance": params.provenance(), "figure_images": params.evaluate.figure_images,
+            "runtime": {"device": params.runtime.device, "channels_last": params.runtime.channels_last},
+            "numerics": numerics(params)}
+
+
+def released_report(params: Params) -> dict:
+    """reports/released.md reads which profile and data produced the scores (its header), nothing else."""
+    return {"profile": params.profile, "data_source": params.data_source, "scale_name": params.scale_name}
+
+
 def timing(params: Params) -> dict:
     """The paper profile times the paper's 20 trials; the smoke profile, on a laptop CPU, fewer."""
     t = params.timing
@@ -146,7 +174,8 @@ def report(params: Params) -> dict:
 
 
 def check_per_arch(params: Params) -> None:
-    """Mappings keyed by backbone architecture name each of segcore.models.backbone.ARCHS, no more."""
+    """Mappings keyed by backbone architecture name each of segcore.models.backbone.ARCHS, no more, and
+    each architecture's paper weights ones it has a net for (segcore.models.backbone.paper_weights)."""
     mappings = {"backbone.smoke.iterations": params.backbone.smoke.iterations,
                 "backbone.paper.weights": params.backbone.paper.weights,
                 "train.smoke.net_lr_scale": params.train.smoke.net_lr_scale,
@@ -156,9 +185,7 @@ def check_per_arch(params: Params) -> None:
             raise ConfigError(f"{key} names {', '.join(mapping)}; it needs exactly the backbones "
                               f"{', '.join(ARCHS)}")
     for arch, weights in params.backbone.paper.weights.items():
-        if weights == CAFFE and arch not in CAFFE_WEIGHTS:
-            raise ConfigError(f"backbone.paper.weights.{arch} = {CAFFE} is not allowed: the Caffe weights exist "
-                              f"for {', '.join(CAFFE_WEIGHTS)} only; use IMAGENET1K_V1")
+        check_paper_weights(arch, weights)  # e.g. no torchvision weights fit our (CaffeNet) AlexNet
 
 
 def all_views(params: Params) -> dict[str, dict]:
@@ -175,6 +202,8 @@ def all_views(params: Params) -> dict[str, dict]:
     for name in EXPERIMENTS:
         views[f"train/{name}.json"] = train(params, name)
         views[f"evaluate/{name}.json"] = evaluate(params, name)
+    views.update({f"released/{n}.json": released(params, n) for n in RELEASED})
+    views["released_report.json"] = released_report(params)
     views["hha.json"] = hha(params)
     views["timing.json"] = timing(params)
     views["report.json"] = report(params)

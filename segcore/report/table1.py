@@ -13,6 +13,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from segcore.report import paper
+from segcore.report import released as released_page
 from segcore.report import render as report
 from segcore.report.archfig import ArchFigures, figures
 from segcore.report.context import Context, backbone_sources, data_line, family_curves, provenance
@@ -24,13 +25,12 @@ from segcore.models.registry import build_model
 N_CLASSES = len(voc.CLASSES)
 TABLE1_EXPERIMENTS = tuple(row.experiment for row in paper.TABLE1.rows)
 
-# Why our architecture figures differ from the paper's (2014 Caffe nets), per experiment.
-TORCHVISION_FOOTNOTES = {
+# What our Table 1 nets are where the paper's table does not say, and why their figures may differ.
+ARCH_FOOTNOTES = {
     "t1-alexnet": (
-        "built on torchvision's AlexNet, not the paper's Caffe AlexNet: conv1 has 64 "
-        "filters instead of 96, conv2/conv4/conv5 are not split into two groups, and there is no LRN. "
-        "Kernels, strides and pads are the same, hence the same receptive field (355) and crop (18); "
-        "the parameters are nearly equal because fc6 and fc7 (54.5M) dominate both nets."
+        "built on the paper's AlexNet, Caffe's CaffeNet: 96 conv1 filters, LRN after pool1 and pool2, "
+        "conv2/conv4/conv5 in two groups, as the reference voc-fcn-alexnet; "
+        "the paper profile starts from BVLC's bvlc_reference_caffenet weights."
     ),
     "t1-googlenet": (
         "built on torchvision's GoogLeNet, not the 2014 Caffe net: every conv has batch "
@@ -101,12 +101,16 @@ def table1_notes(params, metrics: dict, timing: dict, val_split: str) -> list[st
     if params.scale_name == "smoke":
         notes.append(f"Smoke scale: mean IU comes from nets at width x{params.width:g} on synthetic data; "
                      "the other columns describe the full-size nets.")
-    return notes + [f"{EXPERIMENTS[n].label}: {text}" for n, text in TORCHVISION_FOOTNOTES.items()]
+    return notes + [f"{EXPERIMENTS[n].label}: {text}" for n, text in ARCH_FOOTNOTES.items()]
 
 
 def build_table1(params, metrics: dict, timing: dict, info: dict[str, str], smoke: bool, out: Path,
-                 curves: Path | None = None) -> Path:
-    """Write ``out`` (reports/table1.md) from the Table 1 metrics and the timing stage's figures."""
+                 curves: Path | None = None, released: dict[str, str] | None = None,
+                 released_notes: list[str] = ()) -> Path:
+    """Write ``out`` (reports/table1.md) from the Table 1 metrics and the timing stage's figures.
+
+    ``released``: {experiment: cell} of the released nets' column (segcore.report.released.column), and
+    ``released_notes`` its note."""
     size = timing[EXPERIMENTS[TABLE1_EXPERIMENTS[0]].arch]["size"]
     archs = {n: architecture(n, size) for n in TABLE1_EXPERIMENTS}
     ours = {n: table1_values(metrics[n], timing[EXPERIMENTS[n].arch], archs[n], EXPERIMENTS[n].val_split)
@@ -115,8 +119,9 @@ def build_table1(params, metrics: dict, timing: dict, info: dict[str, str], smok
     # Two tables: what was trained and timed, then what the full-size nets are (19 columns in one was unreadable).
     arch_block = (f"### {paper.TABLE1_ARCH.title}\n\n"  # the full-size nets: no "predicts one class" marks
                   + report.table_block(paper.TABLE1_ARCH, ours, smoke=smoke, flag=False))
-    page = report.render(paper.TABLE1, ours, info, smoke=smoke,
-                         notes=table1_notes(params, metrics, timing, first.val_split),
+    side = (released_page.COLUMN, released) if released else None
+    page = report.render(paper.TABLE1, ours, info, smoke=smoke, side=side,
+                         notes=[*table1_notes(params, metrics, timing, first.val_split), *released_notes],
                          scored=f"{metrics[first.name][first.val_split]['images']} {first.val_split} images",
                          after_table=[arch_block], sections=[beyond_the_paper(timing, archs)],
                          figures=[("Table 1 nets: training loss and validation mean IU", curves.name)] if curves else [])
@@ -132,4 +137,6 @@ def build(ctx: Context, out: Path) -> list[Path]:
                       data_line(ctx.params, first, metrics[first.name], first.val_split),
                       f"{first.iterations(ctx.params.recipe)} steps")
     curves = family_curves(ctx, TABLE1_EXPERIMENTS, out.with_name("curves-table1.png"))
-    return [build_table1(ctx.params, metrics, ctx.metrics("timing"), info, ctx.smoke, out, curves), curves]
+    released = released_page.column(ctx, TABLE1_EXPERIMENTS)
+    return [build_table1(ctx.params, metrics, ctx.metrics("timing"), info, ctx.smoke, out, curves, released,
+                         released_page.column_note(ctx, released)), curves]

@@ -8,6 +8,7 @@ from pathlib import Path
 from segcore.data import voc
 from segcore.report import figures
 from segcore.report import paper
+from segcore.report import released as released_page
 from segcore.report import render as report
 from segcore.report.context import Context, backbone_sources, data_line, family_curves, provenance
 from segcore.report.table_unet import optimizer_text
@@ -73,9 +74,11 @@ def build(ctx: Context, out: Path) -> list[Path]:
     unet = EXPERIMENTS["unet-voc"]
     unet_voc = ctx.metrics(unet.name)
     first = EXPERIMENTS[TABLE2_EXPERIMENTS[0]]
+    released = released_page.column(ctx, TABLE2_EXPERIMENTS)
     page = report.render(paper.TABLE2, ours, voc_header(ctx), smoke=ctx.smoke,
                          scored=f"{ours[first.name]['images']} {first.val_split} images",
-                         notes=table2_notes(ctx.params, unet_voc),
+                         side=(released_page.COLUMN, released) if released else None,
+                         notes=[*table2_notes(ctx.params, unet_voc), *released_page.column_note(ctx, released)],
                          extra=[(unet.label, unet_voc[unet.val_split])],
                          figures=[("Table 2 nets and U-Net on VOC: training loss and validation mean IU", curves.name),
                                   ("Image, ground truth, FCN-32s, FCN-16s, FCN-8s (as the paper's Figure 4)",

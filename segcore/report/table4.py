@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from segcore.report import paper
+from segcore.report import released as released_page
 from segcore.report import render as report
 from segcore.report.context import Context, backbone_sources, data_line, family_curves, provenance
 from segcore.train.experiments import EXPERIMENTS
@@ -34,13 +35,16 @@ def table4_notes(params, metrics: dict) -> list[str]:
     ]
 
 
-def build_table4(params, metrics_of, info: dict[str, str], smoke: bool, out: Path, curves: Path | None = None) -> Path:
-    """Write ``out`` (reports/table4.md) from each NYUD net's results (``metrics_of``: Context.metrics)."""
+def build_table4(params, metrics_of, info: dict[str, str], smoke: bool, out: Path, curves: Path | None = None,
+                 released: dict[str, str] | None = None, released_notes: list[str] = ()) -> Path:
+    """Write ``out`` (reports/table4.md) from each NYUD net's results (``metrics_of``: Context.metrics);
+    ``released``: the released nets' column and ``released_notes`` its note (segcore.report.released)."""
     metrics = {n: metrics_of(n) for n in TABLE4_EXPERIMENTS}
     ours = {n: m[EXPERIMENTS[n].test_split] for n, m in metrics.items()}
     first = EXPERIMENTS[TABLE4_EXPERIMENTS[0]]
     scored = f"{metrics[first.name][first.test_split]['images']} {first.test_split} images"
-    page = report.render(paper.TABLE4, ours, info, smoke=smoke, notes=table4_notes(params, metrics), scored=scored,
+    page = report.render(paper.TABLE4, ours, info, smoke=smoke, notes=[*table4_notes(params, metrics), *released_notes],
+                         scored=scored, side=(released_page.COLUMN, released) if released else None,
                          figures=[("NYUD nets: training loss and validation mean IU", curves.name)] if curves else [])
     report.write_text_atomic(out, page)
     return out
@@ -56,4 +60,6 @@ def build(ctx: Context, out: Path) -> list[Path]:
     info = provenance(ctx.params, metrics, backbone_sources(ctx.models_dir, ("vgg16",)),
                       data_line(ctx.params, first, metrics, first.test_split), schedule)
     curves = family_curves(ctx, TABLE4_EXPERIMENTS, out.with_name("curves-table4.png"))
-    return [build_table4(ctx.params, ctx.metrics, info, ctx.smoke, out, curves), curves]
+    released = released_page.column(ctx, TABLE4_EXPERIMENTS)
+    return [build_table4(ctx.params, ctx.metrics, info, ctx.smoke, out, curves, released,
+                         released_page.column_note(ctx, released)), curves]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from segcore.report import paper
+from segcore.report import released as released_page
 from segcore.report import render as report
 from segcore.report.context import Context, backbone_sources, data_line, family_curves, provenance, read_json
 from segcore.train.experiments import EXPERIMENTS
@@ -33,7 +34,8 @@ def table5_notes(params, metrics: dict, per_class: dict) -> list[str]:
 
 
 def build_table5(params, metrics_of, eval_dir: Path, info: dict[str, str], smoke: bool, out: Path,
-                 curves: Path | None = None) -> Path:
+                 curves: Path | None = None, released: dict[str, str] | None = None,
+                 released_notes: list[str] = ()) -> Path:
     """Write ``out`` (reports/table5.md) from the SIFT Flow nets' results (``metrics_of``: Context.metrics)
     and the 16s's per-class file."""
     metrics = {n: metrics_of(n) for n in TABLE5_EXPERIMENTS}
@@ -41,8 +43,9 @@ def build_table5(params, metrics_of, eval_dir: Path, info: dict[str, str], smoke
     per_class = read_json(Path(eval_dir) / final.name / "per_class_iu.json")[final.test_split]
     ours = {final.name: metrics[final.name][final.test_split]}
     scored = f"{ours[final.name]['images']} {final.test_split} images"
-    page = report.render(paper.TABLE5, ours, info, smoke=smoke, notes=table5_notes(params, metrics, per_class),
-                         scored=scored,
+    page = report.render(paper.TABLE5, ours, info, smoke=smoke,
+                         notes=[*table5_notes(params, metrics, per_class), *released_notes], scored=scored,
+                         side=(released_page.COLUMN, released) if released else None,
                          figures=[("SIFT Flow nets: training loss and validation mean IU (semantic head)", curves.name)]
                          if curves else [])
     report.write_text_atomic(out, page)
@@ -59,4 +62,6 @@ def build(ctx: Context, out: Path) -> list[Path]:
     info = provenance(ctx.params, metrics, backbone_sources(ctx.models_dir, ("vgg16",)),
                       data_line(ctx.params, final, metrics, final.test_split), schedule)
     curves = family_curves(ctx, TABLE5_EXPERIMENTS, out.with_name("curves-table5.png"))
-    return [build_table5(ctx.params, ctx.metrics, ctx.eval_dir, info, ctx.smoke, out, curves), curves]
+    released = released_page.column(ctx, TABLE5_EXPERIMENTS)
+    return [build_table5(ctx.params, ctx.metrics, ctx.eval_dir, info, ctx.smoke, out, curves, released,
+                         released_page.column_note(ctx, released)), curves]

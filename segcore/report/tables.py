@@ -29,14 +29,15 @@ TABLES: dict[str, Callable[[Context, Path], list[Path]]] = {
 
 
 def build_reports(params: ReportParams, data_root: Path, metrics_dir: Path, eval_dir: Path, models_dir: Path,
-                  out: Path, seeds_page: Path | None = None) -> list[Path]:
+                  out: Path, seeds_page: Path | None = None, index_also: list[Path] = ()) -> list[Path]:
     """Write reports/<name>.md of every TABLES entry, their figures, and the index README.md under ``out``.
 
     ``seeds_page``: reports/claims-seeds.md (written by `make claims-seeds`, read here, never written): the
     index and claims.md say whether the code and params it was made from are still the current ones.
+    ``index_also``: pages written by other stages (reports/released.md), listed in the index after these.
     """
     seeds_note = fingerprint.note(fingerprint.check(seeds_page)) if seeds_page else None
     ctx = Context(params, Path(data_root), Path(metrics_dir), Path(eval_dir), Path(models_dir), seeds_note)
     written = [path for name, build in TABLES.items() for path in build(ctx, Path(out) / f"{name}.md")]
     notes = {Path(seeds_page).name: seeds_note} if seeds_page else {}
-    return [*written, build_index(written, Path(out) / "README.md", notes)]
+    return [*written, build_index([*written, *map(Path, index_also)], Path(out) / "README.md", notes)]

@@ -1,11 +1,13 @@
 """Train a tiny FCN-8s for a few steps with the pipeline's own loop; print the weights' sha256 as JSON.
 
 The golden test (tests/test_numerics.py) runs this in a fresh process with the portable numerics'
-pins in its environment and compares the hash with tests/golden/portable.json, made on another
-machine: over CI runs on changing CPUs, that is the cross-machine check of runtime.numerics.
+pins in its environment and compares the hash with tests/golden/portable.json, which holds one hash
+per CPU model it was made on: on a recorded CPU model the hash must come back; on a new one, whether
+it equals another model's hash is the cross-machine check of runtime.numerics.
 
 Run:  python tests/golden/train_hash.py            (under the numerics this shell gives it)
       python tests/golden/train_hash.py --portable (pins put in force first, as a stage would)
+      python tests/golden/train_hash.py --portable --record   (and record it for this CPU model)
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from segcore.core import numerics
+from segcore.core import machine, numerics
 from segcore.core.device import describe
 from segcore.models.registry import build_model
 from segcore.train.loop import TrainSpec, train
@@ -51,6 +53,9 @@ def weights_hash(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
+GOLDEN_FILE = Path(__file__).with_name("portable.json")
+
+
 def run() -> dict:
     torch.manual_seed(0)
     model = build_model("fcn8s", n_classes=2, width=1 / 16)
@@ -60,17 +65,34 @@ def run() -> dict:
         last = train(model, toy_set(), toy_set(2), spec, n_classes=2, checkpoint=Path(tmp) / "ckpt.pt",
                      fingerprint="golden", runtime=Runtime(torch.device("cpu")), progress=False)
     return {"sha256": weights_hash(model), "mean_iu": last["mean_iu"], "steps": STEPS, "torch": torch.__version__,
-            "numerics": numerics.in_force(), "device": describe("cpu")}
+            "numerics": numerics.in_force(), "device": describe("cpu"), "cpu": cpu_key()}
+
+
+def cpu_key() -> str:
+    """'AuthenticAMD family 25 model 17': the CPU model a hash belongs to (a VM's name alone may not tell)."""
+    ident = machine.cpu_identity()
+    return f"{ident['vendor']} family {ident['family']} model {ident['model']}"
+
+
+def record(run: dict, path: Path = GOLDEN_FILE) -> None:
+    """Put ``run`` into ``path`` as the hash of its CPU model (replacing that model's earlier entry)."""
+    golden = json.loads(path.read_text()) if path.exists() else {"runs": []}
+    golden["runs"] = [r for r in golden["runs"] if r["cpu"] != run["cpu"]] + [run]
+    path.write_text(json.dumps(golden, indent=1, sort_keys=True) + "\n")
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--portable", action="store_true", help="put the portable pins in force first (restarts)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--record", action="store_true", help=f"record the hash for this CPU model in {GOLDEN_FILE.name}")
     args = p.parse_args(argv)
     if args.portable:
         numerics.enforce(numerics.Numerics("portable", args.threads))
-    print(json.dumps(run(), indent=1, sort_keys=True))
+    result = run()
+    if args.record:
+        record(result)
+    print(json.dumps(result, indent=1, sort_keys=True))
 
 
 if __name__ == "__main__":
