@@ -114,7 +114,7 @@ def make_repo(tmp: Path, params: dict, env: dict | None = None) -> tuple[Path, d
     """A git + DVC repo under ``tmp`` with this checkout's pipeline and code, and ``params`` as params.yaml."""
     work = tmp / "repo"
     work.mkdir()
-    for name in ("dvc.yaml", "pyproject.toml", ".gitignore"):
+    for name in ("dvc.yaml", "pyproject.toml", ".gitignore", ".dvcignore"):
         shutil.copy(ROOT / name, work / name)
     for name in ("segcore", "stages"):
         shutil.copytree(ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__"))
@@ -122,6 +122,9 @@ def make_repo(tmp: Path, params: dict, env: dict | None = None) -> tuple[Path, d
     shutil.copy(ROOT / "reports" / "claims-seeds.md", work / "reports" / "claims-seeds.md")
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = env or _env(tmp)
+    # The stages import the repo's own segcore, not this checkout's through the editable install: what DVC
+    # hashes as their code is what runs, and files segcore writes (download pins) land in the repo.
+    env["PYTHONPATH"] = str(work)
     for cmd in (["git", "init", "-q"], [DVC, "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "start"]):
         _run(cmd, work, env)
     return work, env
