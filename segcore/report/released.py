@@ -96,13 +96,22 @@ HEADERS = ["net", "file", "split", "mean IU (reference)", "mean IU (PyTorch port
            "pixel acc.", "mean acc.", "f.w. IU", "geom. acc.", "images", "sha256"]
 
 
+def twin_note(ran: int) -> list[str]:
+    """What the page means on the twins: nothing scored by default, or stand-in files."""
+    if not ran:
+        return ["**Twin data: no released file runs on the twins by default** (`released.nets.twin` is empty, so "
+                "the smoke run stays offline); the rows show the published scores only. The check itself: "
+                "`dvc exp run -S data=real released_report` (docs/released.md)."]
+    return ["**Twin data: the files scored here are stand-ins written by the tests in the released layouts from "
+            "random weights, at the nets' smoke width; the scores test the converter and the plumbing, not the "
+            "authors' nets.** Place the real files in downloads/ and run the real data for the check."]
+
+
 def notes(ctx: Context) -> list[str]:
     source = ctx.params.data_source
-    twin = source == "twin"
+    ran = sum(bool(result(ctx, n).get("selected")) for n in RELEASED)
     return [
-        *(["**Twin data: the files scored here are stand-ins written by the tests in the released layouts from "
-           "random weights, at the nets' smoke width; the scores test the converter and the plumbing, not the "
-           "authors' nets.** Place the real files in downloads/ and run the real data for the check."] if twin else []),
+        *(twin_note(ran) if source == "twin" else []),
         "Reference: the mean IU the README of the paper's reference repository gives for each file (VOC2011 "
         "seg11valid; FCN-8s also 67.2 on VOC2012 test). None is stated for the NYUD and SIFT Flow files (the "
         "README: SIFT Flow's semantic evaluation \"not quite right\", classes missing); the CVPR tables are not "
