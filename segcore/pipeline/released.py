@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import torch
+
 from segcore.core import atomic
 from segcore.data.download import RECORDED_CHECKSUMS, DownloadError, fetch, verify_or_record
 from segcore.models.registry import build_model
@@ -38,7 +40,8 @@ def experiment(net: ReleasedNet) -> Experiment:
 def weight_bytes(net: ReleasedNet, width: float) -> int:
     """Bytes of the file's float32 weights: the directly built net's parameters, each fixed upsampling stored
     dense (C x C x k x k) as Caffe holds every Deconvolution, plus the at-once Scale blobs."""
-    model = build_model(net.arch, n_classes=net.n_classes, width=width, in_channels=net.in_channels)
+    with torch.device("meta"):  # shapes only: a full-size net would initialise 134M weights to count them
+        model = build_model(net.arch, n_classes=net.n_classes, width=width, in_channels=net.in_channels)
     floats = 0
     for name, module in model.named_modules():
         if name == "hha.upscore" and net.modality == "rgbhha":
